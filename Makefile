@@ -1,0 +1,42 @@
+# Two commands matter: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench bench-issue venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the server with demo data on embedded defaults (SQLite under var/, in-process Redis).
+run: $(STAMP)
+	@mkdir -p var
+	$(BIN)/scanguard migrate
+	$(BIN)/scanguard demo
+	$(BIN)/scanguard serve --with-demo-banner
+
+## Run the whole test suite (embedded defaults and, when reachable, PostgreSQL + Redis).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+## Code issuance throughput and memory (prints figures).
+bench-issue: $(STAMP)
+	$(BIN)/python -m loadtests.bench_issue
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

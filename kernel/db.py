@@ -1,0 +1,147 @@
+"""Database primitives: one declarative base, UTC datetimes, engine and session factories.
+
+The same models run on SQLite (embedded default) and PostgreSQL. Repositories flush, never
+commit: the request or job boundary owns the transaction (``session_scope``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator, Uuid
+
+from kernel.settings import Settings
+
+__all__ = [
+    "Base",
+    "BigIntPK",
+    "UTCDateTime",
+    "UUIDPrimaryKey",
+    "create_engine",
+    "create_session_factory",
+    "new_uuid",
+    "session_scope",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT on PostgreSQL.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (the only clock the code uses)."""
+    return datetime.now(UTC)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes; returns aware UTC datetimes on every backend.
+
+    SQLite has no time zones, so values are normalised to UTC on the way in and tagged on the
+    way out. Naive datetimes are a programming error and rejected.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, uuid.UUID: Uuid}
+
+
+class UUIDPrimaryKey:
+    """Mixin: random UUID primary key (unguessable ids across tenants)."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+
+
+def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
+    """Create the async engine for ``settings.database_url`` (SQLite or PostgreSQL)."""
+    url = settings.database_url
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # One file, one writer: WAL lets readers proceed while the scan log writes.
+        kwargs["connect_args"] = {"timeout": 30}
+        if ":memory:" in url or url.endswith("://"):
+            raise ValueError("use a SQLite file: in-memory databases are per connection")
+        kwargs["poolclass"] = NullPool if overrides.pop("nullpool", False) else None
+        if kwargs["poolclass"] is None:
+            del kwargs["poolclass"]
+    else:
+        kwargs["pool_size"] = settings.database_pool_size
+        kwargs["max_overflow"] = settings.database_pool_size
+        kwargs["pool_pre_ping"] = True
+        if settings.database_schema:
+            kwargs["connect_args"] = {
+                "server_settings": {"search_path": settings.database_schema}
+            }
+        overrides.pop("nullpool", None)
+    kwargs.update(overrides)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crash
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any error (jobs, CLI, tests)."""
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

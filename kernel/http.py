@@ -1,0 +1,250 @@
+"""HTTP glue shared by every domain: problem+json errors, the client IP, auth and DB deps.
+
+This is the one place where domain errors become HTTP responses (RFC 9457 problem details
+with a stable ``code`` and the ``field`` at fault).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.auth import Principal, TokenPurpose, decode_token
+from kernel.errors import AuthenticationFailed, DomainError, RateLimited
+from kernel.settings import Settings
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "Page",
+    "client_ip",
+    "exception_handlers",
+    "problem_response",
+    "provide_db_session",
+    "provide_principal",
+    "provide_settings",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("kernel.http")
+T = TypeVar("T")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    """One page of a list endpoint; ``total`` counts all rows matching the filters."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Client IP: the single audited place that decides who the client is.
+# ---------------------------------------------------------------------------------------------
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str:
+    """Return the client's IP address.
+
+    ``X-Forwarded-For`` is believed only when the direct peer is a configured proxy; then the
+    chain is walked from the right (the hop our proxy appended) and the first address that is
+    not itself a trusted proxy is the client. Garbage in the header never wins over the peer.
+    """
+    if peer is None:
+        return "0.0.0.0"  # noqa: S104 - ASGI servers without a peer (tests); never trusted
+    try:
+        peer_addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not forwarded_for or not _is_trusted(peer_addr, trusted):
+        return str(peer_addr)
+    client = peer_addr
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        try:
+            hop_addr = ipaddress.ip_address(hop)
+        except ValueError:
+            break  # a malformed hop: stop believing the header here
+        client = hop_addr
+        if not _is_trusted(hop_addr, trusted):
+            break
+    return str(client)
+
+
+def _is_trusted(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: Iterable[IPNetwork]) -> bool:
+    return any(addr in net for net in nets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem details
+# ---------------------------------------------------------------------------------------------
+def problem_response(
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": f"https://scanguard.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, AuthenticationFailed):
+        headers = {"WWW-Authenticate": 'Bearer realm="scanguard"'}
+    return problem_response(
+        exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        field=exc.field,
+        headers=headers,
+        extra={k: v for k, v in exc.extra.items() if k != "retry_after"} or None,
+    )
+
+
+_PATH_RE = re.compile(r"`\$\.?([^`]*)`")
+
+
+def _field_from_message(message: str, key: str | None) -> str | None:
+    match = _PATH_RE.search(message)
+    if match and match.group(1):
+        return match.group(1).replace("[", ".").replace("]", "").lstrip(".")
+    return key or None
+
+
+def _validation_handler(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            message = str(item.get("message", ""))
+            key = item.get("key")
+            errors.append(
+                {
+                    "field": _field_from_message(message, str(key) if key else None),
+                    "message": message,
+                    "source": item.get("source"),
+                }
+            )
+    detail = str(exc.detail)
+    if "Unknown field" in detail or any("Object contains unknown field" in e["message"] for e in errors):
+        code = "unknown_field"
+    elif any(e.get("source") == "body" for e in errors) or "body" in detail.lower():
+        code = "invalid_body"
+    else:
+        code = "invalid_parameter"
+    if errors and errors[0]["message"]:
+        detail = errors[0]["message"]
+    if "JSON is malformed" in detail or "malformed" in detail.lower():
+        code = "malformed_json"
+    return problem_response(
+        400,
+        code=code,
+        title="Invalid request",
+        detail=detail,
+        field=errors[0]["field"] if errors else None,
+        errors=errors or None,
+    )
+
+
+def _http_exception_handler(
+    _: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 413: "too_large"}
+    return problem_response(
+        status,
+        code=codes.get(status, "http_error"),
+        title=str(exc.detail) if status < 500 else "Server error",
+        detail=str(exc.detail),
+        headers=exc.headers,
+    )
+
+
+def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("http.request.unhandled", path=request.url.path, method=request.method)
+    return problem_response(
+        500,
+        code="internal_error",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged.",
+    )
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    DomainError: _domain_error_handler,
+    ValidationException: _validation_handler,
+    HTTPException: _http_exception_handler,
+    Exception: _unhandled_handler,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies
+# ---------------------------------------------------------------------------------------------
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A session per request; the request boundary commits (services only flush)."""
+    factory: async_sessionmaker[AsyncSession] = state.session_factory
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The verified admin principal from ``Authorization: Bearer <jwt>``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed("missing bearer token", code="missing_token")
+    settings: Settings = request.app.state.settings
+    claims = decode_token(settings.jwt_secret, token.strip(), purpose=TokenPurpose.ADMIN)
+    try:
+        brand = claims.get("brand")
+        return Principal(
+            subject=uuid.UUID(str(claims["sub"])),
+            username=str(claims.get("username", "")),
+            role=str(claims["role"]),
+            brand_id=uuid.UUID(str(brand)) if brand else None,
+        )
+    except (KeyError, ValueError) as exc:
+        raise AuthenticationFailed("token lacks required claims", code="invalid_token") from exc

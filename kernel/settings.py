@@ -1,0 +1,184 @@
+"""All configuration, read from the environment in one place (``Settings.from_env``).
+
+Tests and tools build ``Settings`` directly. No secret has a production default: in
+``development`` (the default, used by ``make run``) missing secrets are generated once into
+``var/dev-secrets.json``; in ``production`` a missing secret is a start-up error.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["ConfigurationError", "Settings", "parse_keyring"]
+
+Environment = Literal["development", "test", "production"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/scanguard.db"
+MEMORY_REDIS_URL = "memory://"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def parse_keyring(raw: str) -> dict[int, bytes]:
+    """Parse code keys: JSON ``{"kid": "base64 secret"}`` or ``kid:base64,kid:base64``.
+
+    A value starting with ``@`` names a file holding either form (for mounted secrets).
+    """
+    text = raw.strip()
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8").strip()
+    pairs: list[tuple[str, str]]
+    if text.startswith("{"):
+        pairs = [(str(k), str(v)) for k, v in json.loads(text).items()]
+    else:
+        pairs = []
+        for item in filter(None, (p.strip() for p in text.split(","))):
+            kid, sep, secret = item.partition(":")
+            if not sep:
+                raise ConfigurationError(f"code key {item[:8]}...: expected kid:base64secret")
+            pairs.append((kid, secret))
+    keyring: dict[int, bytes] = {}
+    for kid_text, secret_b64 in pairs:
+        try:
+            kid = int(kid_text)
+            secret = base64.b64decode(secret_b64, validate=True)
+        except ValueError as exc:
+            raise ConfigurationError(f"code key {kid_text!r}: {exc}") from exc
+        if not 1 <= kid <= 4095:
+            raise ConfigurationError(f"code key id {kid} outside 1..4095")
+        if len(secret) < 32:
+            raise ConfigurationError(f"code key {kid}: secret must be at least 32 bytes")
+        keyring[kid] = secret
+    return keyring
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"SCANGUARD_{name}")
+    return value if value not in (None, "") else default
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed, immutable configuration passed to the app factory and the CLI."""
+
+    env: Environment = "development"
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = None  # PostgreSQL search_path (tests isolate by schema)
+    database_pool_size: int = 10
+    redis_url: str = MEMORY_REDIS_URL
+    redis_prefix: str = "sg:"  # every Redis key starts with this (shared Redis, tests)
+    redis_timeout_s: float = 0.25  # a Redis call slower than this counts as Redis down
+    redis_retry_after_s: float = 2.0  # after a failure, skip Redis this long (circuit open)
+    # --- secrets -------------------------------------------------------------------------
+    jwt_secret: bytes = b""
+    jwt_access_ttl_s: int = 900
+    code_keyring: dict[int, bytes] = field(default_factory=dict)
+    # --- public URLs ---------------------------------------------------------------------
+    resolver_base_url: str = "http://127.0.0.1:8000"
+    # --- scan gateway --------------------------------------------------------------------
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    rate_limit_ip_per_minute: int = 120
+    rate_limit_device_per_minute: int = 30
+    counterfeit_ip_per_minute: int = 60  # in-process, forged codes cost no I/O
+    metadata_cache_ttl_s: float = 30.0
+    metadata_cache_size: int = 100_000
+    scanlog_flush_interval_s: float = 0.005
+    scanlog_max_batch: int = 500
+    suspicious_distinct_devices: int = 5  # default per brand, overridable on the brand
+    geoip_database: str | None = None
+    # --- misc ----------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_json: bool = False
+    var_dir: Path = Path("var")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def redis_is_embedded(self) -> bool:
+        return self.redis_url.startswith("memory://")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests, CLI flags)."""
+        return replace(self, **changes)  # type: ignore[arg-type]  # dataclass kwargs
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read ``SCANGUARD_*`` variables; fill dev secrets in development only."""
+        env = _env("ENV", "development")
+        if env not in ("development", "test", "production"):
+            raise ConfigurationError(f"SCANGUARD_ENV={env!r}: use development, test or production")
+        var_dir = Path(_env("VAR_DIR", "var") or "var")
+        jwt_secret = (_env("JWT_SECRET") or "").encode()
+        keyring_raw = _env("CODE_KEYS")
+        keyring = parse_keyring(keyring_raw) if keyring_raw else {}
+        if env == "production":
+            if len(jwt_secret) < 32:
+                raise ConfigurationError("SCANGUARD_JWT_SECRET must be set (>= 32 bytes)")
+            if not keyring:
+                raise ConfigurationError("SCANGUARD_CODE_KEYS must be set (kid:base64,...)")
+        elif not jwt_secret or not keyring:
+            dev = _dev_secrets(var_dir)
+            jwt_secret = jwt_secret or dev["jwt_secret"].encode()
+            keyring = keyring or parse_keyring(json.dumps(dev["code_keys"]))
+        base = cls()
+        proxies = _env("TRUSTED_PROXIES")
+        return cls(
+            env=env,  # type: ignore[arg-type]  # checked above
+            database_url=_env("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
+            database_schema=_env("DATABASE_SCHEMA"),
+            database_pool_size=int(_env("DATABASE_POOL_SIZE", "10") or 10),
+            redis_url=_env("REDIS_URL", MEMORY_REDIS_URL) or MEMORY_REDIS_URL,
+            redis_prefix=_env("REDIS_PREFIX", base.redis_prefix) or base.redis_prefix,
+            jwt_secret=jwt_secret,
+            jwt_access_ttl_s=int(_env("JWT_ACCESS_TTL_S", "900") or 900),
+            code_keyring=keyring,
+            resolver_base_url=(_env("RESOLVER_BASE_URL", base.resolver_base_url) or "").rstrip("/"),
+            trusted_proxies=_networks(proxies) if proxies is not None else base.trusted_proxies,
+            rate_limit_ip_per_minute=int(_env("RATE_LIMIT_IP_PER_MINUTE", "120") or 120),
+            rate_limit_device_per_minute=int(_env("RATE_LIMIT_DEVICE_PER_MINUTE", "30") or 30),
+            counterfeit_ip_per_minute=int(_env("COUNTERFEIT_IP_PER_MINUTE", "60") or 60),
+            metadata_cache_ttl_s=float(_env("METADATA_CACHE_TTL_S", "30") or 30),
+            scanlog_flush_interval_s=float(_env("SCANLOG_FLUSH_INTERVAL_S", "0.005") or 0.005),
+            suspicious_distinct_devices=int(_env("SUSPICIOUS_DISTINCT_DEVICES", "5") or 5),
+            geoip_database=_env("GEOIP_DATABASE"),
+            log_level=_env("LOG_LEVEL", "INFO") or "INFO",
+            log_json=(_env("LOG_JSON", "0") or "0") in ("1", "true", "yes"),
+            var_dir=var_dir,
+        )
+
+
+def _dev_secrets(var_dir: Path) -> dict[str, object]:
+    """Random secrets for a development install, created once and kept under var/."""
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    var_dir.mkdir(parents=True, exist_ok=True)
+    data = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "code_keys": {
+            str(kid): base64.b64encode(secrets.token_bytes(32)).decode() for kid in range(1, 65)
+        },
+    }
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return data
