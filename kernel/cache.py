@@ -63,8 +63,10 @@ class RedisHealth:
 
     @property
     def state(self) -> str:
-        return "up" if self.available and self.last_error is None else (
-            "down" if not self.available else "recovering"
+        return (
+            "up"
+            if self.available and self.last_error is None
+            else ("down" if not self.available else "recovering")
         )
 
     def record_failure(self, exc: BaseException) -> None:

@@ -111,9 +111,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         kwargs["max_overflow"] = settings.database_pool_size
         kwargs["pool_pre_ping"] = True
         if settings.database_schema:
-            kwargs["connect_args"] = {
-                "server_settings": {"search_path": settings.database_schema}
-            }
+            kwargs["connect_args"] = {"server_settings": {"search_path": settings.database_schema}}
         overrides.pop("nullpool", None)
     kwargs.update(overrides)
     engine = create_async_engine(url, **kwargs)

@@ -81,7 +81,9 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPN
     return str(client)
 
 
-def _is_trusted(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: Iterable[IPNetwork]) -> bool:
+def _is_trusted(
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: Iterable[IPNetwork]
+) -> bool:
     return any(addr in net for net in nets)
 
 
@@ -158,7 +160,9 @@ def _validation_handler(
                 }
             )
     detail = str(exc.detail)
-    if "Unknown field" in detail or any("Object contains unknown field" in e["message"] for e in errors):
+    if "Unknown field" in detail or any(
+        "Object contains unknown field" in e["message"] for e in errors
+    ):
         code = "unknown_field"
     elif any(e.get("source") == "body" for e in errors) or "body" in detail.lower():
         code = "invalid_body"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
     if settings.is_sqlite:
         path = settings.database_url.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings), revision)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(alembic_config(settings), revision)
+        return
+    # Alembic's env.py runs its own event loop: never inside a running one (tests, servers).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(settings), revision).result()
 
 
 async def upgrade_async(settings: Settings, revision: str = "head") -> None:

@@ -326,7 +326,9 @@ def downgrade() -> None:
     op.drop_table("products")
     with op.batch_alter_table("brand_code_keys", schema=None) as batch_op:
         batch_op.drop_index(
-            "uq_brand_code_keys_active", sqlite_where=sa.text("active"), postgresql_where=sa.text("active")
+            "uq_brand_code_keys_active",
+            sqlite_where=sa.text("active"),
+            postgresql_where=sa.text("active"),
         )
         batch_op.drop_index(batch_op.f("ix_brand_code_keys_brand_id"))
 

@@ -1,0 +1,101 @@
+"""The composition root: builds the Litestar app from Settings and the domains' routes.
+
+Every domain exposes ``ROUTES`` (its controllers) and, where it has long-lived parts,
+objects created here in the lifespan and stored on ``app.state``; handlers reach them
+through each domain's own dependency providers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+import admin_api.routes
+import anticounterfeit.routes
+import gateway.routes
+from anticounterfeit.codes import Keyring
+from anticounterfeit.metadata import CodeMetadataService
+from gateway.service import ScanService
+from kernel.http import exception_handlers, provide_db_session, provide_settings
+from kernel.logging import configure_logging
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+
+__all__ = ["create_app"]
+
+TEMPLATE_DIR = Path(gateway.routes.__file__).parent / "templates"
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the whole ASGI application (scan gateway + admin API) for ``settings``."""
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        keyring = Keyring.from_mapping(settings.code_keyring)
+        metadata = CodeMetadataService(runtime)
+        scans = ScanService(runtime, keyring, metadata)
+        app.state.update(
+            settings=settings,
+            runtime=runtime,
+            session_factory=runtime.session_factory,
+            keyring=keyring,
+            metadata=metadata,
+            scans=scans,
+        )
+        await metadata.start()
+        await scans.start()
+        try:
+            yield
+        finally:
+            await scans.stop()
+            await metadata.stop()
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=[
+            *gateway.routes.ROUTES,
+            *admin_api.routes.ROUTES,
+            *anticounterfeit.routes.ROUTES,
+        ],
+        lifespan=[lifespan],
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "db": Provide(provide_db_session),
+        },
+        exception_handlers=exception_handlers,
+        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=2048),
+        openapi_config=OpenAPIConfig(
+            title="scanguard",
+            version="0.1.0",
+            path="/schema",
+            description=(
+                "One item, one code. Consumer scan gateway (GS1 Digital Link) and the brand "
+                "admin API. Errors are RFC 9457 problem+json with a stable `code` and `field`."
+            ),
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            tags=[
+                Tag(name="scan", description="Consumer scans (mini-program JSON, browser HTML)"),
+                Tag(name="auth", description="Admin login"),
+                Tag(name="catalogue", description="Brands, products, batches"),
+                Tag(name="codes", description="Code rolls: issue, export, activate, void"),
+                Tag(name="monitoring", description="Scan history, counterfeit attempts, audit"),
+            ],
+        ),
+        debug=False,
+    )

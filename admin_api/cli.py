@@ -1,0 +1,92 @@
+"""The ``scanguard`` command line: one entry point for serving, migrating and operating."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from admin_api.commands import admin_group, brands_group
+from anticounterfeit.cli import codes_group
+from kernel.settings import ConfigurationError, Settings
+
+__all__ = ["main"]
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """scanguard: one item, one code. Settings come from SCANGUARD_* environment variables."""
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from kernel.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings, revision)
+    click.echo(f"database at {_safe_url(settings.database_url)} is at revision {revision}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--with-demo-banner", is_flag=True, help="Print demo logins and scan URLs first.")
+def serve(host: str, port: int, workers: int, with_demo_banner: bool) -> None:
+    """Run the HTTP server (scan gateway + admin API)."""
+    import uvicorn
+
+    settings = load_settings()
+    if workers > 1 and (settings.redis_is_embedded or settings.is_sqlite):
+        raise click.ClickException(
+            "several workers need a shared Redis and PostgreSQL "
+            "(set SCANGUARD_REDIS_URL and SCANGUARD_DATABASE_URL)"
+        )
+    if with_demo_banner:
+        from admin_api.demo import print_banner
+
+        print_banner(settings, host, port)
+    uvicorn.run(
+        "admin_api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=False,  # the gateway decides client IPs itself (kernel.http.client_ip)
+        server_header=False,
+    )
+
+
+@main.command()
+def demo() -> None:
+    """Seed the demo brand, users, products and codes (idempotent)."""
+    from admin_api.demo import seed_demo
+
+    seed_demo(load_settings())
+
+
+main.add_command(admin_group)
+main.add_command(brands_group)
+main.add_command(codes_group)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

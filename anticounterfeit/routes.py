@@ -1,0 +1,12 @@
+"""Admin routes owned by anticounterfeit: catalogue (products, batches) and code rolls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anticounterfeit.catalogue_routes import ROUTES as CATALOGUE_ROUTES
+from anticounterfeit.roll_routes import ROUTES as ROLL_ROUTES
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[Any] = [*CATALOGUE_ROUTES, *ROLL_ROUTES]
