@@ -1,9 +1,153 @@
-"""Admin API routes owned by admin_api (auth, users, brands, audit)."""
+"""Admin API routes owned by admin_api: login, the caller, users and the audit trail."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-__all__ = ["ROUTES"]
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-ROUTES: list[Any] = []
+from admin_api import auth, users
+from admin_api.schemas import (
+    AuditEntryOut,
+    LoginRequest,
+    PrincipalOut,
+    RoleName,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
+from anticounterfeit.catalogue_routes import SECURITY, scoped_dependencies
+from kernel.auth import Principal, Role
+from kernel.http import Page, provide_principal, provide_settings
+
+__all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
+
+READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
+Limit = Parameter(default=50, ge=1, le=200, description="page size (1..200)")
+Offset = Parameter(default=0, ge=0, description="rows to skip")
+
+
+class AuthController(Controller):
+    path = "/v1/admin/auth"
+    tags = ("auth",)
+
+    @post("/login", status_code=200)
+    async def login(self, data: LoginRequest, db: AsyncSession, state: State) -> TokenOut:
+        """Exchange a username and password for a short-lived bearer token (admin JWT).
+
+        Any failure (unknown user, wrong password, disabled account) is the same 401
+        ``invalid_credentials``.
+        """
+        issued = await auth.login(db, provide_settings(state), data.username, data.password)
+        return TokenOut(
+            access_token=issued.access_token,
+            token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
+            expires_in=issued.expires_in,
+        )
+
+    @get(
+        "/me",
+        security=SECURITY,
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+    )
+    async def me(self, principal: Principal) -> PrincipalOut:
+        """The caller, as read from the verified token."""
+        return PrincipalOut.of(principal)
+
+
+class UserController(Controller):
+    path = "/v1/admin/users"
+    tags = ("auth",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_user(
+        self, data: UserCreate, principal: Principal, db: AsyncSession
+    ) -> UserOut:
+        """Create an admin user. Platform admins: any role; brand admins: users of their own
+        brand with role ``brand_admin`` or ``brand_viewer``. Passwords: >= 12 characters."""
+        user = await users.create_user(
+            db,
+            principal,
+            username=data.username,
+            password=data.password,
+            role=data.role,
+            brand_id=data.brand_id,
+        )
+        return UserOut.of(user)
+
+    @get("/")
+    async def list_users(
+        self,
+        principal: Principal,
+        brand_scope: uuid.UUID | None,
+        db: AsyncSession,
+        role: RoleName | None = None,
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> Page[UserOut]:
+        """List users: a brand's own (brand users, or a platform admin naming the brand with
+        ``X-Scanguard-Brand``) or everyone (platform admin without the header)."""
+        principal.require_role(*READERS)
+        rows, total = await users.list_users(db, brand_scope, role=role, limit=limit, offset=offset)
+        return Page(items=[UserOut.of(u) for u in rows], total=total, limit=limit, offset=offset)
+
+    @get("/{user_id:uuid}")
+    async def get_user(
+        self,
+        user_id: uuid.UUID,
+        principal: Principal,
+        brand_scope: uuid.UUID | None,
+        db: AsyncSession,
+    ) -> UserOut:
+        """One user (of the caller's brand, unless the caller is a platform admin)."""
+        principal.require_role(*READERS)
+        return UserOut.of(await users.get_user(db, brand_scope, user_id))
+
+    @post("/{user_id:uuid}/disable", status_code=200)
+    async def disable_user(
+        self,
+        user_id: uuid.UUID,
+        principal: Principal,
+        brand_scope: uuid.UUID | None,
+        db: AsyncSession,
+    ) -> UserOut:
+        """Disable a user: no new logins (tokens already issued expire on their own)."""
+        return UserOut.of(await users.disable_user(db, principal, brand_scope, user_id))
+
+
+class AuditController(Controller):
+    path = "/v1/admin/audit"
+    tags = ("monitoring",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @get("/")
+    async def list_audit(
+        self,
+        principal: Principal,
+        brand_scope: uuid.UUID | None,
+        db: AsyncSession,
+        action: str | None = Parameter(default=None, max_length=100),
+        target_type: str | None = Parameter(default=None, max_length=50),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> Page[AuditEntryOut]:
+        """Audit trail, newest first: the acting brand's entries (platform admins without
+        ``X-Scanguard-Brand``: every entry)."""
+        principal.require_role(*READERS)
+        rows, total = await users.list_audit(
+            db, brand_scope, action=action, target_type=target_type, limit=limit, offset=offset
+        )
+        return Page(
+            items=[AuditEntryOut.of(e) for e in rows], total=total, limit=limit, offset=offset
+        )
+
+
+ROUTES: list[Any] = [AuthController, UserController, AuditController]

@@ -1,9 +1,385 @@
-"""Placeholder: routes are being written."""
+"""Catalogue admin API: brands (tenants, code keys), products and batches.
+
+Also home of the *acting brand* rule every brand-scoped route shares
+(``provide_acting_brand``, ``provide_brand_scope``): a brand user acts for its own brand; a
+platform admin names the brand in the ``X-Scanguard-Brand`` header.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Any
 
-__all__ = ["ROUTES"]
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-ROUTES: list[Any] = []
+from anticounterfeit import catalogue
+from anticounterfeit.catalogue_schemas import (
+    BatchCreate,
+    BatchOut,
+    BatchUpdate,
+    BrandCreate,
+    BrandOut,
+    BrandUpdate,
+    KeyRotationOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    changes_of,
+)
+from kernel.auth import Principal, Role
+from kernel.errors import DomainError, NotFound
+from kernel.http import Page, provide_principal, provide_settings
+
+__all__ = [
+    "BRAND_HEADER",
+    "ROUTES",
+    "SECURITY",
+    "BatchController",
+    "BrandController",
+    "ProductController",
+    "provide_acting_brand",
+    "provide_brand_scope",
+    "resolve_acting_brand",
+    "scoped_dependencies",
+]
+
+BRAND_HEADER = "X-Scanguard-Brand"
+WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
+READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+
+
+# ---------------------------------------------------------------------------------------------
+# The acting brand: the one place that decides which tenant a request works on.
+# ---------------------------------------------------------------------------------------------
+async def resolve_acting_brand(
+    session: AsyncSession, principal: Principal, header: str | None, *, required: bool
+) -> uuid.UUID | None:
+    """The brand a request acts for.
+
+    Brand users: always their own brand (the header is ignored: it cannot widen access).
+    Platform admins: the brand named by ``X-Scanguard-Brand``; without it, ``None`` when
+    ``required`` is false (platform-wide reads such as the audit log), else 400
+    ``brand_required``. A header naming no brand is 404 ``brand_not_found``.
+    """
+    if not principal.is_platform_admin:
+        if principal.brand_id is None:  # a token that cannot exist: refuse rather than widen
+            raise DomainError("token has no brand", code="brand_required", field=BRAND_HEADER)
+        return principal.brand_id
+    value = (header or "").strip()
+    if not value:
+        if not required:
+            return None
+        raise DomainError(
+            f"platform admins name the brand to act on with the {BRAND_HEADER} header",
+            code="brand_required",
+            field=BRAND_HEADER,
+        )
+    try:
+        brand_id = uuid.UUID(value)
+    except ValueError as exc:
+        raise DomainError(
+            f"{BRAND_HEADER} must be a brand id (UUID)", code="invalid_brand", field=BRAND_HEADER
+        ) from exc
+    try:
+        await catalogue.get_brand(session, brand_id)
+    except NotFound as exc:
+        raise NotFound("brand not found", code="brand_not_found", field=BRAND_HEADER) from exc
+    return brand_id
+
+
+async def provide_acting_brand(
+    request: Request[Any, Any, Any], principal: Principal, db: AsyncSession
+) -> uuid.UUID:
+    """Dependency ``acting_brand``: the brand this request acts for (required)."""
+    brand_id = await resolve_acting_brand(
+        db, principal, request.headers.get(BRAND_HEADER), required=True
+    )
+    assert brand_id is not None  # required=True never returns None
+    return brand_id
+
+
+async def provide_brand_scope(
+    request: Request[Any, Any, Any], principal: Principal, db: AsyncSession
+) -> uuid.UUID | None:
+    """Dependency ``brand_scope``: like ``acting_brand`` but ``None`` = all brands (platform)."""
+    return await resolve_acting_brand(
+        db, principal, request.headers.get(BRAND_HEADER), required=False
+    )
+
+
+def scoped_dependencies() -> dict[str, Provide]:
+    """``principal``, ``acting_brand`` and ``brand_scope`` for a controller or router."""
+    return {
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "acting_brand": Provide(provide_acting_brand),
+        "brand_scope": Provide(provide_brand_scope),
+    }
+
+
+Limit = Parameter(default=50, ge=1, le=200, description="page size (1..200)")
+Offset = Parameter(default=0, ge=0, description="rows to skip")
+
+
+# ---------------------------------------------------------------------------------------------
+# Brands
+# ---------------------------------------------------------------------------------------------
+def _visible(principal: Principal, brand_id: uuid.UUID) -> uuid.UUID:
+    if not principal.is_platform_admin and principal.brand_id != brand_id:
+        raise NotFound("brand not found", code="brand_not_found")
+    return brand_id
+
+
+class BrandController(Controller):
+    path = "/v1/admin/brands"
+    tags = ("catalogue",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_brand(
+        self, data: BrandCreate, principal: Principal, db: AsyncSession, state: State
+    ) -> BrandOut:
+        """Create a brand (platform admin) and assign it the smallest free code key id."""
+        principal.require_role()
+        brand, kid = await catalogue.create_brand(
+            db,
+            principal,
+            slug=data.slug,
+            name=data.name,
+            suspicious_distinct_devices=data.suspicious_distinct_devices,
+            keyring=provide_settings(state).code_keyring.keys(),
+        )
+        return BrandOut.of(brand, kid)
+
+    @get("/")
+    async def list_brands(
+        self,
+        principal: Principal,
+        db: AsyncSession,
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> Page[BrandOut]:
+        """List brands: all of them for platform admins, only their own for brand users."""
+        only = None if principal.is_platform_admin else principal.brand_id
+        brands, total = await catalogue.list_brands(db, only=only, limit=limit, offset=offset)
+        kids = await catalogue.active_kids(db, (b.id for b in brands))
+        return Page(
+            items=[BrandOut.of(b, kids.get(b.id)) for b in brands],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{brand_id:uuid}")
+    async def get_brand(
+        self, brand_id: uuid.UUID, principal: Principal, db: AsyncSession
+    ) -> BrandOut:
+        """One brand (brand users: only their own; any other id is 404)."""
+        brand = await catalogue.get_brand(db, _visible(principal, brand_id))
+        kids = await catalogue.active_kids(db, [brand.id])
+        return BrandOut.of(brand, kids.get(brand.id))
+
+    @patch("/{brand_id:uuid}")
+    async def update_brand(
+        self, brand_id: uuid.UUID, data: BrandUpdate, principal: Principal, db: AsyncSession
+    ) -> BrandOut:
+        """Rename a brand or change its clone threshold (platform admin)."""
+        principal.require_role()
+        brand = await catalogue.update_brand(db, principal, brand_id, changes_of(data))
+        kids = await catalogue.active_kids(db, [brand.id])
+        return BrandOut.of(brand, kids.get(brand.id))
+
+    @post("/{brand_id:uuid}/rotate-key", status_code=200)
+    async def rotate_brand_key(
+        self, brand_id: uuid.UUID, principal: Principal, db: AsyncSession, state: State
+    ) -> KeyRotationOut:
+        """Retire the brand's active code key and assign a fresh one (platform admin).
+
+        Codes already printed under the retired key id keep verifying; new rolls use the new
+        one.
+        """
+        principal.require_role()
+        old, new = await catalogue.rotate_code_key(
+            db, principal, brand_id, provide_settings(state).code_keyring.keys()
+        )
+        return KeyRotationOut(brand_id=brand_id, retired_kid=old, active_kid=new)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products
+# ---------------------------------------------------------------------------------------------
+class ProductController(Controller):
+    path = "/v1/admin/products"
+    tags = ("catalogue",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_product(
+        self, data: ProductCreate, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> ProductOut:
+        """Register a product. The GTIN (8/12/13/14 digits) is stored as GTIN-14, unique."""
+        principal.require_role(*WRITERS)
+        product = await catalogue.create_product(
+            db,
+            principal,
+            acting_brand,
+            gtin=data.gtin,
+            name=data.name,
+            description=data.description,
+            image_url=data.image_url,
+            pin_length=data.pin_length,
+        )
+        return ProductOut.of(product)
+
+    @get("/")
+    async def list_products(
+        self,
+        principal: Principal,
+        acting_brand: uuid.UUID,
+        db: AsyncSession,
+        q: str | None = Parameter(default=None, max_length=200, description="name contains"),
+        gtin: str | None = Parameter(default=None, max_length=20, description="exact GTIN"),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> Page[ProductOut]:
+        """List the brand's products, oldest first; filter by name text or GTIN."""
+        principal.require_role(*READERS)
+        rows, total = await catalogue.list_products(
+            db,
+            acting_brand,
+            catalogue.ProductFilters(q=q, gtin=gtin),
+            limit=limit,
+            offset=offset,
+        )
+        return Page(items=[ProductOut.of(p) for p in rows], total=total, limit=limit, offset=offset)
+
+    @get("/{product_id:uuid}")
+    async def get_product(
+        self, product_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> ProductOut:
+        """One of the brand's products."""
+        principal.require_role(*READERS)
+        return ProductOut.of(await catalogue.get_product(db, acting_brand, product_id))
+
+    @patch("/{product_id:uuid}")
+    async def update_product(
+        self,
+        product_id: uuid.UUID,
+        data: ProductUpdate,
+        principal: Principal,
+        acting_brand: uuid.UUID,
+        db: AsyncSession,
+    ) -> ProductOut:
+        """Change a product's name, description, image or PIN length. The GTIN is immutable."""
+        principal.require_role(*WRITERS)
+        product = await catalogue.update_product(
+            db, principal, acting_brand, product_id, changes_of(data)
+        )
+        return ProductOut.of(product)
+
+    @delete("/{product_id:uuid}")
+    async def delete_product(
+        self, product_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> None:
+        """Delete a product that no batch or code roll references (409 ``product_in_use``)."""
+        principal.require_role(*WRITERS)
+        await catalogue.delete_product(db, principal, acting_brand, product_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------------
+class BatchController(Controller):
+    path = "/v1/admin/batches"
+    tags = ("catalogue",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_batch(
+        self, data: BatchCreate, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> BatchOut:
+        """Register a production batch (lot, GS1 AI 10) of one of the brand's products."""
+        principal.require_role(*WRITERS)
+        batch = await catalogue.create_batch(
+            db,
+            principal,
+            acting_brand,
+            product_id=data.product_id,
+            lot=data.lot,
+            production_date=data.production_date,
+            expiry_date=data.expiry_date,
+            line=data.line,
+        )
+        return BatchOut.of(batch)
+
+    @get("/")
+    async def list_batches(
+        self,
+        principal: Principal,
+        acting_brand: uuid.UUID,
+        db: AsyncSession,
+        product_id: uuid.UUID | None = None,
+        lot: str | None = Parameter(default=None, max_length=20),
+        produced_from: date | None = None,
+        produced_to: date | None = None,
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> Page[BatchOut]:
+        """List the brand's batches, oldest first; filter by product, lot, production dates."""
+        principal.require_role(*READERS)
+        rows, total = await catalogue.list_batches(
+            db,
+            acting_brand,
+            catalogue.BatchFilters(
+                product_id=product_id,
+                lot=lot,
+                produced_from=produced_from,
+                produced_to=produced_to,
+            ),
+            limit=limit,
+            offset=offset,
+        )
+        return Page(items=[BatchOut.of(b) for b in rows], total=total, limit=limit, offset=offset)
+
+    @get("/{batch_id:uuid}")
+    async def get_batch(
+        self, batch_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> BatchOut:
+        """One of the brand's batches."""
+        principal.require_role(*READERS)
+        return BatchOut.of(await catalogue.get_batch(db, acting_brand, batch_id))
+
+    @patch("/{batch_id:uuid}")
+    async def update_batch(
+        self,
+        batch_id: uuid.UUID,
+        data: BatchUpdate,
+        principal: Principal,
+        acting_brand: uuid.UUID,
+        db: AsyncSession,
+    ) -> BatchOut:
+        """Change a batch's lot, dates or line (expiry may not precede production)."""
+        principal.require_role(*WRITERS)
+        batch = await catalogue.update_batch(
+            db, principal, acting_brand, batch_id, changes_of(data)
+        )
+        return BatchOut.of(batch)
+
+    @delete("/{batch_id:uuid}")
+    async def delete_batch(
+        self, batch_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+    ) -> None:
+        """Delete a batch no codes are bound to (409 ``batch_in_use``)."""
+        principal.require_role(*WRITERS)
+        await catalogue.delete_batch(db, principal, acting_brand, batch_id)
+
+
+ROUTES: list[Any] = [BrandController, ProductController, BatchController]
