@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 
 import admin_api.routes
 import anticounterfeit.routes
+import gateway.admin_routes
 import gateway.routes
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *gateway.routes.ROUTES,
+            *gateway.admin_routes.ROUTES,
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
         ],

@@ -33,6 +33,7 @@ __all__ = [
     "ProductFacts",
     "RollMetadata",
     "compile_segments",
+    "products_by_gtin",
 ]
 
 log = structlog.get_logger("anticounterfeit.metadata")
@@ -189,12 +190,12 @@ class CodeMetadataService:
                         self._drop_local(uuid.UUID(text))
             except asyncio.CancelledError:
                 raise
-            except (*REDIS_DOWN_ERRORS, RuntimeError, ValueError) as exc:
+            except (*REDIS_DOWN_ERRORS, RuntimeError, ValueError) as exc:  # type: ignore[misc]  # tuple of exception types
                 log.warning("anticounterfeit.metadata.listener_failed", error=str(exc))
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(*REDIS_DOWN_ERRORS, RuntimeError):
-                    await asyncio.shield(pubsub.aclose())
+                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]  # redis-py stub
 
     # ---- lookups ---------------------------------------------------------------------------
     async def roll_for(self, kid: int, index: int) -> RollMetadata | None:
@@ -255,8 +256,9 @@ class CodeMetadataService:
         i = bisect_right(directory.starts, row.first_index)
         directory.starts.insert(i, row.first_index)
         directory.ends.insert(i, row.first_index + row.count)
-        directory.roll_ids.insert(i, row.id)
-        return row.id
+        roll_id: uuid.UUID = row.id
+        directory.roll_ids.insert(i, roll_id)
+        return roll_id
 
     # ---- Redis tier --------------------------------------------------------------------------
     def _redis_key(self, roll_id: uuid.UUID) -> str:
@@ -270,7 +272,7 @@ class CodeMetadataService:
         except REDIS_DOWN_ERRORS as exc:
             self.rt.redis_health.record_failure(exc)
             return None
-        return _roll_decoder.decode(raw) if raw else None
+        return _roll_decoder.decode(raw) if isinstance(raw, bytes) else None
 
     async def _to_redis(self, meta: RollMetadata) -> None:
         if not self.rt.redis_health.available:
@@ -305,7 +307,8 @@ async def load_roll_metadata(session: AsyncSession, roll_id: uuid.UUID) -> RollM
         return None
     product = await session.get(Product, roll.product_id)
     brand = await session.get(Brand, roll.brand_id)
-    assert product is not None and brand is not None  # foreign keys guarantee both
+    assert product is not None  # foreign keys guarantee both
+    assert brand is not None
     events = (
         (
             await session.execute(
@@ -357,3 +360,15 @@ async def load_roll_metadata(session: AsyncSession, roll_id: uuid.UUID) -> RollM
         segment_starts=[s.start for s in segments],
         suspicious_distinct_devices=brand.suspicious_distinct_devices,
     )
+
+
+async def products_by_gtin(
+    session: AsyncSession, gtins: set[str]
+) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
+    """Map GTIN-14s to (brand_id, product_id) for the ones registered here."""
+    if not gtins:
+        return {}
+    rows = await session.execute(
+        select(Product.gtin, Product.brand_id, Product.id).where(Product.gtin.in_(gtins))
+    )
+    return {gtin: (brand_id, product_id) for gtin, brand_id, product_id in rows.all()}

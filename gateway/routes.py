@@ -1,18 +1,163 @@
-"""Scan gateway routes (placeholder while the hot path is written)."""
+"""Scan gateway routes: GS1 Digital Link resolution, the mini-program scan API, health."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from litestar import get
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie, State
+from litestar.response import Template
+from sqlalchemy import text
+
+from anticounterfeit.digital_link import DigitalLink, parse_digital_link
+from gateway.geo import GpsFix
+from gateway.schemas import ScanIn, ScanResult, to_result
+from gateway.service import ScanContext, ScanService
+from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.db import utcnow
+from kernel.http import client_ip
+from kernel.runtime import Runtime
+from kernel.settings import Settings
 
 __all__ = ["ROUTES"]
 
+DEVICE_COOKIE = "sgd"
+VERDICT_STATUS = 200  # every verdict is a successful answer; the verdict field carries it
+
+
+def _scans(state: State) -> ScanService:
+    service: ScanService = state.scans
+    return service
+
+
+def _client_ip(request: Request[Any, Any, Any], settings: Settings) -> str:
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept:
+        return False
+    return "text/html" in accept
+
+
+async def _resolve(request: Request[Any, Any, Any], link: DigitalLink) -> Response[Any] | Template:
+    settings: Settings = request.app.state.settings
+    device_id = request.cookies.get(DEVICE_COOKIE)
+    new_device = device_id is None or not (8 <= len(device_id) <= 64)
+    if new_device:
+        device_id = secrets.token_urlsafe(16)
+    assert device_id is not None
+    html = _wants_html(request)
+    ctx = ScanContext(
+        ip=_client_ip(request, settings),
+        device_id=device_id,
+        channel="html" if html else "json",
+        user_agent=request.headers.get("user-agent"),
+    )
+    outcome = await _scans(request.app.state).scan(link, ctx)
+    result = to_result(outcome, utcnow())
+    cookies = (
+        [
+            Cookie(
+                key=DEVICE_COOKIE,
+                value=device_id,
+                max_age=2 * 365 * 86400,
+                httponly=True,
+                samesite="lax",
+            )
+        ]
+        if new_device
+        else []
+    )
+    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
+    if html:
+        return Template(
+            template_name="scan.html.j2",
+            context={"r": result, "lot_on_pack": link.lot},
+            cookies=cookies,
+            headers=headers,
+        )
+    return Response(result, cookies=cookies, headers=headers)
+
+
+@get(
+    ["/01/{gtin:str}/21/{serial:str}", "/01/{gtin:str}/10/{lot:str}/21/{serial:str}"],
+    tags=["scan"],
+    summary="Resolve a scanned GS1 Digital Link",
+)
+async def resolve_digital_link(
+    request: Request[Any, Any, Any], gtin: str, serial: str, lot: str | None = None
+) -> Response[Any] | Template:
+    """The URL printed in the QR code. Browsers (`Accept: text/html`) get a page, everything
+    else JSON with a `verdict`: genuine, already_scanned, suspicious, counterfeit, inactive,
+    void. A malformed GTIN is a 422 problem naming `gtin`."""
+    path = f"/01/{gtin}" + (f"/10/{lot}" if lot is not None else "") + f"/21/{serial}"
+    link = parse_digital_link(
+        path + (f"?{request.url.query}" if request.url.query else ""), field="gtin"
+    )
+    return await _resolve(request, link)
+
+
+@post("/v1/scans", tags=["scan"], status_code=200, summary="Check a scanned code (mini-program)")
+async def create_scan(request: Request[Any, Any, Any], data: ScanIn) -> ScanResult:
+    """Check the scanned content `url` (a GS1 Digital Link) for the app install `device_id`,
+    with an optional GPS `location`. Always JSON."""
+    settings: Settings = request.app.state.settings
+    link = parse_digital_link(data.url, field="url")
+    gps = (
+        GpsFix(data.location.lat, data.location.lon, data.location.accuracy_m)
+        if data.location
+        else None
+    )
+    ctx = ScanContext(
+        ip=_client_ip(request, settings),
+        device_id=data.device_id,
+        channel="json",
+        user_agent=request.headers.get("user-agent"),
+        gps=gps,
+    )
+    outcome = await _scans(request.app.state).scan(link, ctx)
+    return to_result(outcome, utcnow())
+
 
 @get("/health", tags=["monitoring"], sync_to_thread=False)
-def health() -> dict[str, str]:
-    """Liveness."""
-    return {"status": "ok"}
+def health(state: State) -> dict[str, Any]:
+    """Liveness (no I/O). Reports degraded mode when Redis has been failing."""
+    runtime: Runtime = state.runtime
+    scans = _scans(state)
+    redis = runtime.redis_health.snapshot()
+    return {
+        "status": "ok" if redis["state"] == "up" else "degraded",
+        "redis": redis,
+        "scanlog": {"queue": scans.scanlog.queue_depth, "written": scans.scanlog.written},
+        "geoip": scans.locator.has_database,
+    }
 
 
-ROUTES: list[Any] = [health]
+@get("/ready", tags=["monitoring"])
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """Readiness: the database must answer (503 otherwise); Redis down means degraded."""
+    runtime: Runtime = state.runtime
+    checks: dict[str, str] = {}
+    try:
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except (OSError, Exception) as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        await runtime.redis.ping()
+        runtime.redis_health.record_success()
+        checks["redis"] = "ok"
+    except REDIS_DOWN_ERRORS as exc:
+        runtime.redis_health.record_failure(exc)
+        checks["redis"] = f"error: {type(exc).__name__}"
+    db_ok = checks["database"] == "ok"
+    status = "ok" if db_ok and checks["redis"] == "ok" else ("degraded" if db_ok else "down")
+    return Response({"status": status, "checks": checks}, status_code=200 if db_ok else 503)
+
+
+ROUTES: list[Any] = [resolve_digital_link, create_scan, health, ready]

@@ -1,22 +1,318 @@
-"""Scan service (placeholder while the hot path is written)."""
+"""The scan hot path.
+
+    parse → MAC check (memory) → roll metadata (memory / Redis / DB) → one Redis round trip
+    (rate limits, first-scan claim, counters, distinct devices) → group-committed scan log
+    (the database confirms the first scan) → verdict.
+
+A forged code stops after the MAC check with no I/O. Redis is a fast path, never the truth:
+when it is down (circuit open) or has lost a code's state, the database answers.
+"""
 
 from __future__ import annotations
 
-from anticounterfeit.codes import Keyring
-from anticounterfeit.metadata import CodeMetadataService
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from anticounterfeit.codes import Keyring, verify_code
+from anticounterfeit.digital_link import DigitalLink
+from anticounterfeit.metadata import BatchFacts, CodeMetadataService, ProductFacts, RollMetadata
+from anticounterfeit.models import code_id_of
+from gateway.counterfeits import CounterfeitRecorder
+from gateway.geo import GpsFix, Locator, ScanLocation
+from gateway.models import CodeFirstScan, Scan
+from gateway.scanlog import ScanLogWriter, ScanRecord
+from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.db import utcnow
+from kernel.errors import RateLimited
 from kernel.runtime import Runtime
 
-__all__ = ["ScanService"]
+__all__ = ["ScanContext", "ScanOutcome", "ScanService", "ScanStats"]
+
+log = structlog.get_logger("gateway.scan")
+
+# One atomic step per scan. KEYS: code hash, code device set, IP window, device window.
+# ARGV: now_ms, device, claim (1 = code is active), place, ip_limit, device_limit, window_s,
+#       state_ttl_s. Returns {-1|-2, retry_after} when limited, else
+#       {first (1/0), count, distinct_devices, first_ms, first_place}.
+SCAN_SCRIPT = """
+local ipc = redis.call('INCR', KEYS[3])
+if ipc == 1 then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
+if ipc > tonumber(ARGV[5]) then return {-1, redis.call('TTL', KEYS[3])} end
+local dvc = redis.call('INCR', KEYS[4])
+if dvc == 1 then redis.call('EXPIRE', KEYS[4], ARGV[7]) end
+if dvc > tonumber(ARGV[6]) then return {-2, redis.call('TTL', KEYS[4])} end
+if ARGV[3] ~= '1' then return {0, 0, 0, '', ''} end
+local first = redis.call('HSETNX', KEYS[1], 'f', ARGV[1])
+if first == 1 then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
+local count = redis.call('HINCRBY', KEYS[1], 'c', 1)
+redis.call('SADD', KEYS[2], ARGV[2])
+local devices = redis.call('SCARD', KEYS[2])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+local f = redis.call('HMGET', KEYS[1], 'f', 'p')
+return {first, count, devices, f[1] or '', f[2] or ''}
+"""
+
+STATE_TTL_S = 400 * 24 * 3600  # a code's hot state outlives a year of shelf life
+WINDOW_S = 60
+DEFAULT_SUSPICIOUS_DEVICES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ScanContext:
+    """Who scanned and how: everything the hot path needs besides the code itself."""
+
+    ip: str
+    device_id: str
+    channel: str  # json | html
+    user_agent: str | None = None
+    gps: GpsFix | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStats:
+    count: int
+    distinct_devices: int
+    first_scanned_at: datetime | None
+    first_place: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOutcome:
+    verdict: str
+    gtin: str
+    serial: str | None
+    reason: str | None = None
+    scan_id: uuid.UUID | None = None
+    product: ProductFacts | None = None
+    brand_name: str | None = None
+    batch: BatchFacts | None = None
+    stats: ScanStats | None = None
+    void_reason: str | None = None
+    location: ScanLocation | None = None
+    degraded: bool = False  # answered without Redis
 
 
 class ScanService:
-    def __init__(self, runtime: Runtime, keyring: Keyring, metadata: CodeMetadataService) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        keyring: Keyring,
+        metadata: CodeMetadataService,
+        locator: Locator | None = None,
+    ) -> None:
         self.rt = runtime
+        self.settings = runtime.settings
         self.keyring = keyring
         self.metadata = metadata
+        self.locator = locator or Locator(runtime.settings.geoip_database)
+        self.scanlog = ScanLogWriter(
+            runtime.session_factory,
+            flush_interval_s=self.settings.scanlog_flush_interval_s,
+            max_batch=self.settings.scanlog_max_batch,
+        )
+        self.counterfeits = CounterfeitRecorder(
+            runtime.session_factory, per_ip_per_minute=self.settings.counterfeit_ip_per_minute
+        )
+        self._device_key = hmac.new(
+            self.settings.jwt_secret, b"scanguard/device", "sha256"
+        ).digest()
+        self._script: Any = None
 
     async def start(self) -> None:
-        return None
+        self._script = self.rt.redis.register_script(SCAN_SCRIPT)
+        await self.scanlog.start()
+        await self.counterfeits.start()
 
     async def stop(self) -> None:
-        return None
+        await self.scanlog.stop()
+        await self.counterfeits.stop()
+        self.locator.close()
+
+    def device_hash(self, device_id: str) -> str:
+        """Keyed hash: raw device ids (openids, cookies) are never stored."""
+        return hashlib.blake2b(device_id.encode(), key=self._device_key, digest_size=16).hexdigest()
+
+    # ---------------------------------------------------------------------------------------
+    async def scan(self, link: DigitalLink, ctx: ScanContext) -> ScanOutcome:
+        """Resolve one consumer scan to a verdict and record it."""
+        serial = link.serial
+        decoded = verify_code(self.keyring, serial, link.gtin) if serial else None
+        if decoded is None:
+            return self._counterfeit(link, ctx, "unknown_code" if serial else "no_serial")
+        meta = await self.metadata.roll_for(decoded.kid, decoded.index)
+        if meta is None:
+            return self._counterfeit(link, ctx, "unknown_code")
+        if meta.product.gtin != link.gtin:
+            return self._counterfeit(link, ctx, "gtin_mismatch")
+        state = meta.state_of(decoded.index)
+        code_id = code_id_of(decoded.kid, decoded.index)
+        device = self.device_hash(ctx.device_id)
+        location = self.locator.locate(ctx.ip, ctx.gps)
+        active = state.status == "active"
+        now = utcnow()
+
+        hot = await self._redis_step(code_id, device, ctx.ip, now, active, location.coarse_place)
+        if not active:
+            verdict = state.status  # inactive | void
+        elif hot is not None and hot[0] != 1:
+            verdict = self._repeat_verdict(meta, hot[2])
+        else:
+            verdict = "genuine"  # provisional: the scan log's first-scan claim decides
+        record = ScanRecord(
+            scan_uid=uuid.uuid4(),
+            scanned_at=now,
+            code_id=code_id,
+            brand_id=meta.brand_id,
+            product_id=meta.product.id,
+            roll_id=meta.roll_id,
+            verdict=verdict,
+            device_hash=device,
+            ip=ctx.ip,
+            channel=ctx.channel,
+            user_agent=ctx.user_agent[:200] if ctx.user_agent else None,
+            country=location.country,
+            region=location.region,
+            city=location.city,
+            lat=location.lat,
+            lon=location.lon,
+            accuracy_m=location.accuracy_m,
+            location_source=location.source,
+            claims_first=verdict == "genuine",
+        )
+        await self.scanlog.record(record)
+        verdict = record.verdict
+
+        stats: ScanStats | None = None
+        if active:
+            if hot is not None and hot[0] == 1 and verdict == "genuine":
+                stats = ScanStats(1, 1, now, location.coarse_place)
+            elif hot is not None and hot[0] != 1:
+                stats = ScanStats(hot[1], hot[2], _from_ms(hot[3]), hot[4] or None)
+            else:
+                # Redis is down, or it forgot this code (the database had a first scan already).
+                stats = await self._stats_from_db(code_id)
+                if hot is not None:
+                    await self._repair_redis(code_id, stats)
+                if verdict != "genuine":
+                    verdict = self._repeat_verdict(meta, stats.distinct_devices)
+        return ScanOutcome(
+            verdict=verdict,
+            gtin=link.gtin,
+            serial=serial,
+            scan_id=record.scan_uid,
+            product=meta.product if state.status != "inactive" else None,
+            brand_name=meta.brand_name,
+            batch=state.batch if state.status != "inactive" else None,
+            stats=stats,
+            void_reason=state.void_reason if state.status == "void" else None,
+            location=location,
+            degraded=hot is None,
+        )
+
+    def _repeat_verdict(self, meta: RollMetadata, distinct_devices: int) -> str:
+        limit = meta.suspicious_distinct_devices or self.settings.suspicious_distinct_devices
+        return "suspicious" if distinct_devices > limit else "already_scanned"
+
+    def _counterfeit(self, link: DigitalLink, ctx: ScanContext, reason: str) -> ScanOutcome:
+        self.counterfeits.check_and_record(link.gtin, ctx.ip, reason)
+        return ScanOutcome(verdict="counterfeit", gtin=link.gtin, serial=link.serial, reason=reason)
+
+    # ---------------------------------------------------------------------------------------
+    async def _redis_step(
+        self,
+        code_id: int,
+        device: str,
+        ip: str,
+        now: datetime,
+        active: bool,
+        place: str | None,
+    ) -> tuple[int, int, int, str, str] | None:
+        """Run the scan script; None when Redis is unavailable (the caller uses the database)."""
+        health = self.rt.redis_health
+        if not health.available:
+            return None
+        window = int(time.time() // WINDOW_S)
+        keys = [
+            self.rt.key("gw", "code", f"{{{code_id}}}"),
+            self.rt.key("gw", "dev", f"{{{code_id}}}"),
+            self.rt.key("gw", "rl", "ip", ip, window),
+            self.rt.key("gw", "rl", "dev", device, window),
+        ]
+        args = [
+            int(now.timestamp() * 1000),
+            device,
+            1 if active else 0,
+            place or "",
+            self.settings.rate_limit_ip_per_minute,
+            self.settings.rate_limit_device_per_minute,
+            WINDOW_S,
+            STATE_TTL_S,
+        ]
+        try:
+            result = await self._script(keys=keys, args=args)
+        except REDIS_DOWN_ERRORS as exc:
+            health.record_failure(exc)
+            return None
+        health.record_success()
+        status = int(result[0])
+        if status < 0:
+            retry_after = max(1, int(result[1]))
+            what = "address" if status == -1 else "device"
+            raise RateLimited(
+                f"too many scans from this {what}; try again later", retry_after=retry_after
+            )
+        return (status, int(result[1]), int(result[2]), _text(result[3]), _text(result[4]))
+
+    async def _stats_from_db(self, code_id: int) -> ScanStats:
+        async with self.rt.session_factory() as session:
+            first = await session.get(CodeFirstScan, code_id)
+            row = (
+                await session.execute(
+                    select(func.count(), func.count(func.distinct(Scan.device_hash))).where(
+                        Scan.code_id == code_id,
+                        Scan.verdict.in_(("genuine", "already_scanned", "suspicious")),
+                    )
+                )
+            ).one()
+        return ScanStats(
+            count=int(row[0]),
+            distinct_devices=int(row[1]),
+            first_scanned_at=first.scanned_at if first else None,
+            first_place=(first.region or first.country) if first else None,
+        )
+
+    async def _repair_redis(self, code_id: int, stats: ScanStats) -> None:
+        """Put back what Redis forgot, from the database (rare: after a Redis restart)."""
+        if stats.first_scanned_at is None:
+            return
+        key = self.rt.key("gw", "code", f"{{{code_id}}}")
+        try:
+            await self.rt.redis.hset(
+                key,
+                mapping={
+                    "f": int(stats.first_scanned_at.timestamp() * 1000),
+                    "p": stats.first_place or "",
+                    "c": stats.count,
+                },
+            )
+            await self.rt.redis.expire(key, STATE_TTL_S)
+        except REDIS_DOWN_ERRORS as exc:
+            self.rt.redis_health.record_failure(exc)
+        log.info("gateway.scan.redis_repaired", code_id=code_id, count=stats.count)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def _from_ms(value: str) -> datetime | None:
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC) if value else None

@@ -135,12 +135,20 @@ def _domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respon
 
 
 _PATH_RE = re.compile(r"`\$\.?([^`]*)`")
+_NAMED_FIELD_RE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
 
 
 def _field_from_message(message: str, key: str | None) -> str | None:
+    """The dotted path of the field msgspec complained about (``location.lat``)."""
+    path = ""
     match = _PATH_RE.search(message)
     if match and match.group(1):
-        return match.group(1).replace("[", ".").replace("]", "").lstrip(".")
+        path = match.group(1).replace("[", ".").replace("]", "").lstrip(".")
+    named = _NAMED_FIELD_RE.search(message)
+    if named:
+        return f"{path}.{named.group(1)}" if path else named.group(1)
+    if path:
+        return path
     return key or None
 
 

@@ -49,15 +49,15 @@ def parse_keyring(raw: str) -> dict[int, bytes]:
     keyring: dict[int, bytes] = {}
     for kid_text, secret_b64 in pairs:
         try:
-            kid = int(kid_text)
-            secret = base64.b64decode(secret_b64, validate=True)
+            key_id = int(kid_text)
+            key_secret = base64.b64decode(secret_b64, validate=True)
         except ValueError as exc:
             raise ConfigurationError(f"code key {kid_text!r}: {exc}") from exc
-        if not 1 <= kid <= 4095:
-            raise ConfigurationError(f"code key id {kid} outside 1..4095")
-        if len(secret) < 32:
-            raise ConfigurationError(f"code key {kid}: secret must be at least 32 bytes")
-        keyring[kid] = secret
+        if not 1 <= key_id <= 4095:
+            raise ConfigurationError(f"code key id {key_id} outside 1..4095")
+        if len(key_secret) < 32:
+            raise ConfigurationError(f"code key {key_id}: secret must be at least 32 bytes")
+        keyring[key_id] = key_secret
     return keyring
 
 
@@ -137,7 +137,7 @@ class Settings:
                 raise ConfigurationError("SCANGUARD_CODE_KEYS must be set (kid:base64,...)")
         elif not jwt_secret or not keyring:
             dev = _dev_secrets(var_dir)
-            jwt_secret = jwt_secret or dev["jwt_secret"].encode()
+            jwt_secret = jwt_secret or str(dev["jwt_secret"]).encode()
             keyring = keyring or parse_keyring(json.dumps(dev["code_keys"]))
         base = cls()
         proxies = _env("TRUSTED_PROXIES")

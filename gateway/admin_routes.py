@@ -1,0 +1,85 @@
+"""Admin views of the gateway's data: scan history of a code, counterfeit attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from anticounterfeit.catalogue_routes import scoped_dependencies
+from anticounterfeit.codes import Keyring, verify_code
+from anticounterfeit.gtin import normalize_gtin
+from anticounterfeit.models import code_id_of
+from gateway.monitoring import (
+    CodeScanHistory,
+    CounterfeitAttemptOut,
+    code_scan_history,
+    list_counterfeit_attempts,
+)
+from kernel.errors import NotFound
+from kernel.http import Page
+
+__all__ = ["ROUTES", "MonitoringController"]
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size")]
+Offset = Annotated[int, Parameter(ge=0, description="Rows to skip")]
+
+
+class MonitoringController(Controller):
+    path = "/v1/admin"
+    tags = ["monitoring"]
+    security = [{"BearerToken": []}]
+    dependencies = scoped_dependencies()
+
+    @get("/codes/{gtin:str}/{code:str}/scans")
+    async def get_code_scans(
+        self,
+        state: State,
+        db: AsyncSession,
+        acting_brand: uuid.UUID,
+        gtin: str,
+        code: str,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> CodeScanHistory:
+        """Every consumer scan of one code, newest first, with totals and distinct devices."""
+        gtin14 = normalize_gtin(gtin)
+        keyring: Keyring = state.keyring
+        decoded = verify_code(keyring, code, gtin14)
+        if decoded is None:
+            raise NotFound("no code of yours matches", code="unknown_code", field="code")
+        history = await code_scan_history(
+            db, acting_brand, code_id_of(decoded.kid, decoded.index), limit=limit, offset=offset
+        )
+        return history
+
+    @get("/counterfeit-attempts")
+    async def list_counterfeit_attempts(
+        self,
+        db: AsyncSession,
+        acting_brand: uuid.UUID,
+        gtin: str | None = None,
+        ip: str | None = None,
+        since: datetime | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[CounterfeitAttemptOut]:
+        """Forged-code scans of the brand's GTINs, aggregated per hour, GTIN, IP and reason."""
+        items, total = await list_counterfeit_attempts(
+            db,
+            acting_brand,
+            gtin=normalize_gtin(gtin) if gtin else None,
+            ip=ip,
+            since=since,
+            limit=limit,
+            offset=offset,
+        )
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+ROUTES: list[Any] = [MonitoringController]

@@ -1,0 +1,142 @@
+"""Counterfeit attempts: counted in memory, flushed in aggregate, limited without I/O.
+
+A forged code must cost no I/O on the request path, so attempts are tallied per
+(hour, GTIN, client IP, reason) in this process and upserted every few seconds; the per-IP
+limit for forged codes is an in-process fixed window (an enumeration attack is stopped by the
+MAC anyway; the limit keeps one client from burning CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from anticounterfeit.metadata import products_by_gtin
+from gateway.models import CounterfeitAttempt
+from kernel.db import utcnow
+from kernel.errors import RateLimited
+
+__all__ = ["CounterfeitRecorder"]
+
+log = structlog.get_logger("gateway.counterfeits")
+
+
+@dataclass(slots=True)
+class _Tally:
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class CounterfeitRecorder:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        per_ip_per_minute: int,
+        flush_interval_s: float = 5.0,
+    ) -> None:
+        self.session_factory = session_factory
+        self.per_ip_per_minute = per_ip_per_minute
+        self.flush_interval_s = flush_interval_s
+        self._tallies: dict[tuple[datetime, str, str, str], _Tally] = {}
+        self._windows: dict[str, tuple[int, int]] = {}  # ip -> (minute, count)
+        self._task: asyncio.Task[None] | None = None
+        self.recorded = 0
+
+    def check_and_record(self, gtin: str, ip: str, reason: str) -> None:
+        """Count one forged scan; raise RateLimited past the per-IP limit. No I/O."""
+        minute = int(time.time() // 60)
+        window, seen = self._windows.get(ip, (minute, 0))
+        if window != minute:
+            window, seen = minute, 0
+        seen += 1
+        self._windows[ip] = (window, seen)
+        if seen > self.per_ip_per_minute:
+            raise RateLimited(
+                "too many scans from this address; try again later",
+                retry_after=60 - int(time.time() % 60),
+            )
+        now = utcnow()
+        bucket = now.replace(minute=0, second=0, microsecond=0)
+        key = (bucket, gtin, ip, reason)
+        tally = self._tallies.get(key)
+        if tally is None:
+            self._tallies[key] = _Tally(1, now, now)
+        else:
+            tally.count += 1
+            tally.last_seen = now
+        self.recorded += 1
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="counterfeit-flusher")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            await self.flush()
+            self._prune_windows()
+
+    def _prune_windows(self) -> None:
+        minute = int(time.time() // 60)
+        for ip in [ip for ip, (window, _) in self._windows.items() if window < minute]:
+            del self._windows[ip]
+
+    async def flush(self) -> None:
+        """Upsert the tallies gathered so far (they are kept for the next try on failure)."""
+        if not self._tallies:
+            return
+        tallies, self._tallies = self._tallies, {}
+        try:
+            async with self.session_factory() as session, session.begin():
+                owners = await products_by_gtin(session, {k[1] for k in tallies})
+                dialect = session.bind.dialect.name if session.bind else "postgresql"
+                ins_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                for (bucket, gtin, ip, reason), tally in tallies.items():
+                    brand_id, product_id = owners.get(gtin, (None, None))
+                    stmt = ins_fn(CounterfeitAttempt).values(
+                        bucket_start=bucket,
+                        gtin=gtin,
+                        ip=ip,
+                        reason=reason,
+                        brand_id=brand_id,
+                        product_id=product_id,
+                        count=tally.count,
+                        first_seen=tally.first_seen,
+                        last_seen=tally.last_seen,
+                    )
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=["bucket_start", "gtin", "ip", "reason"],
+                        set_={
+                            "count": CounterfeitAttempt.count + stmt.excluded.count,
+                            "last_seen": func.max(
+                                stmt.excluded.last_seen, CounterfeitAttempt.last_seen
+                            )
+                            if dialect == "sqlite"
+                            else func.greatest(
+                                stmt.excluded.last_seen, CounterfeitAttempt.last_seen
+                            ),
+                        },
+                    )
+                    await session.execute(stmt)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("gateway.counterfeits.flush_failed", error=str(exc), pending=len(tallies))
+            for key, tally in tallies.items():  # keep them for the next flush
+                kept = self._tallies.setdefault(key, _Tally(0, tally.first_seen, tally.last_seen))
+                kept.count += tally.count
+            return
+        log.debug("gateway.counterfeits.flushed", buckets=len(tallies))

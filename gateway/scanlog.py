@@ -1,0 +1,210 @@
+"""Durable scan log with group commit.
+
+Scans queue up for a few milliseconds and are written in one transaction (one multi-row
+insert); every waiting request is answered only after that commit, so an answered scan is in
+the database even if the process dies a moment later. The same transaction inserts the
+first-scan claims (``code_first_scans``, primary key on the code): the database, not Redis,
+decides which scan of a code is the genuine first one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.models import CodeFirstScan, Scan
+from kernel.errors import ServiceUnavailable
+
+__all__ = ["ScanLogWriter", "ScanRecord"]
+
+log = structlog.get_logger("gateway.scanlog")
+
+
+@dataclass(slots=True)
+class ScanRecord:
+    """One answered scan, as it goes to the log."""
+
+    scan_uid: uuid.UUID
+    scanned_at: datetime
+    code_id: int
+    brand_id: uuid.UUID
+    product_id: uuid.UUID
+    roll_id: uuid.UUID
+    verdict: str
+    device_hash: str
+    ip: str
+    channel: str
+    user_agent: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    location_source: str = "none"
+    claims_first: bool = False  # this scan asks to be the code's first (genuine) scan
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "scan_uid": self.scan_uid,
+            "scanned_at": self.scanned_at,
+            "code_id": self.code_id,
+            "brand_id": self.brand_id,
+            "product_id": self.product_id,
+            "roll_id": self.roll_id,
+            "verdict": self.verdict,
+            "device_hash": self.device_hash,
+            "ip": self.ip,
+            "country": self.country,
+            "region": self.region,
+            "city": self.city,
+            "lat": self.lat,
+            "lon": self.lon,
+            "accuracy_m": self.accuracy_m,
+            "location_source": self.location_source,
+            "channel": self.channel,
+            "user_agent": self.user_agent,
+        }
+
+
+@dataclass(slots=True)
+class _Pending:
+    record: ScanRecord
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class ScanLogWriter:
+    """Batches scan records into few transactions; ``record`` returns after the commit."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        flush_interval_s: float,
+        max_batch: int,
+    ) -> None:
+        self.session_factory = session_factory
+        self.flush_interval_s = flush_interval_s
+        self.max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.flushes = 0
+        self.written = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="scanlog-writer")
+
+    async def stop(self) -> None:
+        """Flush what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            await self._task
+
+    async def record(self, record: ScanRecord) -> bool:
+        """Queue ``record``; return once committed. True when it won the first-scan claim."""
+        if self._closing:
+            raise ServiceUnavailable("server is shutting down", code="shutting_down")
+        pending = _Pending(record)
+        self._queue.append(pending)
+        self._wake.set()
+        return await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._queue and self._closing:
+                return
+            if len(self._queue) < self.max_batch and not self._closing:
+                await asyncio.sleep(self.flush_interval_s)  # let concurrent scans join the batch
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                await self._flush(batch)
+            if self._closing:
+                return
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            async with self.session_factory() as session, session.begin():
+                winners = await _claim_first_scans(session, [p.record for p in batch])
+                for pending in batch:
+                    rec = pending.record
+                    if rec.claims_first and rec.code_id not in winners.get(rec.scan_uid, ()):
+                        rec.verdict = "already_scanned"
+                await session.execute(insert(Scan), [p.record.row() for p in batch])
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("gateway.scanlog.flush_failed", error=str(exc), batch=len(batch))
+            for pending in batch:
+                if not pending.done.done():
+                    pending.done.set_exception(
+                        ServiceUnavailable(
+                            "scan could not be recorded; try again", code="scanlog_unavailable"
+                        )
+                    )
+            return
+        self.flushes += 1
+        self.written += len(batch)
+        for pending in batch:
+            rec = pending.record
+            if not pending.done.done():
+                pending.done.set_result(rec.claims_first and rec.verdict == "genuine")
+
+
+async def _claim_first_scans(
+    session: AsyncSession, records: Sequence[ScanRecord]
+) -> dict[uuid.UUID, set[int]]:
+    """Insert first-scan rows; return {scan_uid: {code_id}} for the claims that won."""
+    claims: dict[int, ScanRecord] = {}
+    for rec in records:
+        if rec.claims_first and rec.code_id not in claims:  # earliest in the batch wins
+            claims[rec.code_id] = rec
+    if not claims:
+        return {}
+    rows = [
+        {
+            "code_id": rec.code_id,
+            "brand_id": rec.brand_id,
+            "scan_uid": rec.scan_uid,
+            "scanned_at": rec.scanned_at,
+            "device_hash": rec.device_hash,
+            "country": rec.country,
+            "region": rec.region,
+            "city": rec.city,
+        }
+        for rec in claims.values()
+    ]
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CodeFirstScan)
+    await session.execute(ins.on_conflict_do_nothing(index_elements=["code_id"]), rows)
+    # Which claims are now the recorded first scan? (RETURNING with executemany is not portable.)
+    won = (
+        await session.execute(
+            select(CodeFirstScan.code_id, CodeFirstScan.scan_uid).where(
+                CodeFirstScan.code_id.in_(list(claims))
+            )
+        )
+    ).all()
+    result: dict[uuid.UUID, set[int]] = {}
+    for code_id, scan_uid in won:
+        result.setdefault(scan_uid, set()).add(code_id)
+    return result

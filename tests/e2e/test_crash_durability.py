@@ -1,0 +1,124 @@
+"""An answered scan survives a crash: SIGKILL the server right after answers, then look."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from gateway.models import Scan
+from kernel.db import create_engine, create_session_factory
+from kernel.settings import Settings
+from tests.conftest import running_app
+from tests.factories.codes import codes_of, make_roll
+from tests.factories.tenancy import make_brand, make_product
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGUARD_")}
+    env.update(
+        SCANGUARD_ENV="test",
+        SCANGUARD_DATABASE_URL=settings.database_url,
+        SCANGUARD_REDIS_URL=settings.redis_url,
+        SCANGUARD_REDIS_PREFIX=settings.redis_prefix,
+        SCANGUARD_JWT_SECRET=settings.jwt_secret.hex(),
+        SCANGUARD_CODE_KEYS=",".join(
+            f"{kid}:{base64.b64encode(secret).decode()}"
+            for kid, secret in settings.code_keyring.items()
+        ),
+        SCANGUARD_RATE_LIMIT_IP_PER_MINUTE="1000000",
+        SCANGUARD_RATE_LIMIT_DEVICE_PER_MINUTE="1000000",
+        SCANGUARD_LOG_LEVEL="WARNING",
+    )
+    if settings.database_schema:
+        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database_schema
+    return env
+
+
+async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Settings) -> None:
+    settings = settings.with_overrides(jwt_secret=os.urandom(32).hex().encode())
+    async with running_app(settings) as (app, _):
+        brand = await make_brand(app)
+        product = await make_product(app, brand)
+        roll = await make_roll(app, brand, product, count=400, activate=True)
+        codes = codes_of(app, roll, product.gtin, range(400))
+
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 - starting a server, not waiting on it
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "admin_api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=_server_env(settings),
+    )
+    answered: list[uuid.UUID] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):
+                try:
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("server did not start")
+
+            async def scan(code: str, i: int) -> None:
+                try:
+                    response = await client.post(
+                        "/v1/scans",
+                        json={
+                            "url": f"https://id.example.test/01/{product.gtin}/21/{code}",
+                            "device_id": f"dev-{i}",
+                        },
+                    )
+                except httpx.TransportError:
+                    return  # in flight when the server died: never answered, nothing promised
+                if response.status_code == 200:
+                    answered.append(uuid.UUID(response.json()["scan_id"]))
+
+            tasks = [asyncio.create_task(scan(code, i)) for i, code in enumerate(codes)]
+            while len(answered) < 150:  # noqa: ASYNC110 - polling a list the tasks fill
+                await asyncio.sleep(0.001)
+            server.send_signal(signal.SIGKILL)  # no shutdown hooks, no final flush
+            await asyncio.gather(*tasks)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(timeout=10)
+
+    assert len(answered) >= 150
+    engine = create_engine(settings, nullpool=True)
+    try:
+        async with create_session_factory(engine)() as session:
+            logged = set((await session.execute(select(Scan.scan_uid))).scalars())
+    finally:
+        await engine.dispose()
+    missing = [uid for uid in answered if uid not in logged]
+    assert not missing, f"{len(missing)} answered scans missing from the log"
