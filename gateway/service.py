@@ -63,7 +63,8 @@ return {first, count, devices, f[1] or '', f[2] or ''}
 
 STATE_TTL_S = 400 * 24 * 3600  # a code's hot state outlives a year of shelf life
 WINDOW_S = 60
-DEFAULT_SUSPICIOUS_DEVICES = 5
+COUNTED_VERDICTS = ("genuine", "already_scanned", "suspicious")
+MAX_REPAIRED_DEVICES = 1_000  # enough to judge cloning; a clone seen by more is suspicious anyway
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class ScanStats:
     distinct_devices: int
     first_scanned_at: datetime | None
     first_place: str | None
+    devices: tuple[str, ...] = ()  # device hashes, only when read from the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,16 +280,25 @@ class ScanService:
             row = (
                 await session.execute(
                     select(func.count(), func.count(func.distinct(Scan.device_hash))).where(
-                        Scan.code_id == code_id,
-                        Scan.verdict.in_(("genuine", "already_scanned", "suspicious")),
+                        Scan.code_id == code_id, Scan.verdict.in_(COUNTED_VERDICTS)
                     )
                 )
             ).one()
+            devices = (
+                await session.execute(
+                    select(Scan.device_hash)
+                    .where(Scan.code_id == code_id, Scan.verdict.in_(COUNTED_VERDICTS))
+                    .distinct()
+                    .limit(MAX_REPAIRED_DEVICES)
+                )
+            ).scalars()
+            device_hashes = tuple(devices)
         return ScanStats(
             count=int(row[0]),
             distinct_devices=int(row[1]),
             first_scanned_at=first.scanned_at if first else None,
             first_place=(first.region or first.country) if first else None,
+            devices=device_hashes,
         )
 
     async def _repair_redis(self, code_id: int, stats: ScanStats) -> None:
@@ -305,6 +316,10 @@ class ScanService:
                 },
             )
             await self.rt.redis.expire(key, STATE_TTL_S)
+            if stats.devices:
+                devices_key = self.rt.key("gw", "dev", f"{{{code_id}}}")
+                await self.rt.redis.sadd(devices_key, *stats.devices)
+                await self.rt.redis.expire(devices_key, STATE_TTL_S)
         except REDIS_DOWN_ERRORS as exc:
             self.rt.redis_health.record_failure(exc)
         log.info("gateway.scan.redis_repaired", code_id=code_id, count=stats.count)

@@ -29,3 +29,6 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Per-request client chatter (httpx in the demo seeder and tests) is noise at INFO.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

@@ -270,6 +270,23 @@ async def test_first_scan_is_exactly_once_even_when_redis_forgets(
     assert third["scans"]["count"] == 3
 
 
+async def test_clone_suspicion_survives_a_redis_restart(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    _, product, _, roll = await scannable(app)
+    [code] = codes_of(app, roll, product.gtin, [13])
+    limit = app.state.settings.suspicious_distinct_devices
+    for i in range(limit + 1):
+        await scan_json(client, scan_path(product.gtin, code), f"clone-{i}")
+    runtime = app.state.runtime
+    keys = [k async for k in runtime.redis.scan_iter(match=runtime.key("gw", "*"))]
+    await runtime.redis.delete(*keys)
+    after_restart = (await scan_json(client, scan_path(product.gtin, code), "clone-0")).json()
+    assert after_restart["verdict"] == "suspicious"
+    again = (await scan_json(client, scan_path(product.gtin, code), "clone-1")).json()
+    assert again["verdict"] == "suspicious"
+
+
 async def test_rate_limit_per_ip_answers_429_with_retry_after(settings: Settings) -> None:
     async with running_app(settings.with_overrides(rate_limit_ip_per_minute=3)) as (app, client):
         _, product, _, roll = await scannable(app)
