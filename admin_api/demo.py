@@ -123,8 +123,8 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
     base = rt.settings.resolver_base_url
     genuine = code(active, 100)
     forged = genuine[:-1] + ("2" if genuine[-1] != "2" else "3")
-    samples = {
-        "genuine": [f"{base}/01/{tea.gtin}/21/{code(active, seq)}" for seq in range(100, 105)],
+    samples: dict[str, str] = {
+        "genuine": f"{base}/01/{tea.gtin}/21/{code(active, 100)}",
         "already_scanned": f"{base}/01/{tea.gtin}/21/{code(active, 1)}",
         "suspicious": f"{base}/01/{tea.gtin}/21/{code(active, 2)}",
         "counterfeit": f"{base}/01/{tea.gtin}/21/{forged}",
@@ -135,7 +135,13 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
     if fresh:
         await _prescan(rt, samples["already_scanned"], ["demo-phone"])
         await _prescan(rt, samples["suspicious"], [f"clone-{i}" for i in range(5)])
-    return {"brand": DEMO_BRAND, "passwords": passwords, "samples": samples}
+    extra_genuine = [f"{base}/01/{tea.gtin}/21/{code(active, seq)}" for seq in range(101, 105)]
+    return {
+        "brand": DEMO_BRAND,
+        "passwords": passwords,
+        "samples": samples,
+        "more_genuine": extra_genuine,
+    }
 
 
 async def _product(
@@ -180,7 +186,7 @@ async def _prescan(rt: Runtime, url: str, devices: list[str]) -> None:
     from admin_api.app import create_app  # the composition root; imported only for seeding
 
     app = create_app(rt.settings)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))  # type: ignore[arg-type]  # Litestar is an ASGI app
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://demo") as client,
@@ -213,8 +219,7 @@ def print_banner(settings: Settings, host: str, port: int) -> None:
             " Scan these (a browser gets a page; add 'Accept: application/json' for JSON):"
         )
         for verdict, url in samples.items():
-            first = url[0] if isinstance(url, list) else url
-            lines.append(f"   {verdict:<16} {first}")
+            lines.append(f"   {verdict:<16} {url}")
         lines.append(
             "   (each 'genuine' URL is genuine once: scan it again to see 'already_scanned')"
         )
