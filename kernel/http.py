@@ -194,6 +194,14 @@ def _http_exception_handler(
     _: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
     status = exc.status_code
+    if status == 400 and _is_malformed_body(exc):
+        return problem_response(
+            400,
+            code="malformed_json",
+            title="Malformed request body",
+            detail=f"the request body is not valid JSON: {exc.detail}",
+            field="body",
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 413: "too_large"}
     return problem_response(
         status,
@@ -202,6 +210,18 @@ def _http_exception_handler(
         detail=str(exc.detail),
         headers=exc.headers,
     )
+
+
+def _is_malformed_body(exc: HTTPException) -> bool:
+    """Litestar reports undecodable JSON as a bare 400 whose cause is msgspec's DecodeError."""
+    cause: BaseException | None = exc
+    for _ in range(5):  # ClientException <- SerializationException <- msgspec.DecodeError
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if isinstance(cause, msgspec.ValidationError):
+            return False
+        if isinstance(cause, msgspec.DecodeError):
+            return True
+    return False
 
 
 def _unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
