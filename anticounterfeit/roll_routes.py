@@ -8,11 +8,11 @@ invalidate the scan path's metadata cache, so no reader can re-cache uncommitted
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -120,13 +120,14 @@ class RollController(Controller):
     async def create_roll(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        data: IssueRollIn,
-        idempotency_key: str | None = Parameter(
-            header="Idempotency-Key", default=None, min_length=1, max_length=100
-        ),
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        data: JSONBody[IssueRollIn],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=100),
+        ] = None,
     ) -> Response[RollOut]:
         """Issue a roll of ``count`` codes for a product (brand admins).
 
@@ -158,12 +159,12 @@ class RollController(Controller):
     @get("/")
     async def list_rolls(
         self,
-        db: AsyncSession,
-        acting_brand: uuid.UUID,
-        product_id: uuid.UUID | None = None,
-        batch_id: uuid.UUID | None = None,
-        limit: int = Parameter(default=50, ge=1, le=200, description="page size (1..200)"),
-        offset: int = Parameter(default=0, ge=0, description="rows to skip"),
+        db: NamedDependency[AsyncSession],
+        acting_brand: NamedDependency[uuid.UUID],
+        product_id: FromQuery[uuid.UUID | None] = None,
+        batch_id: FromQuery[uuid.UUID | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, description="rows to skip")] = 0,
     ) -> Page[RollOut]:
         """List the brand's rolls, newest first; filter by product or batch."""
         found, total = await rolls.list_rolls(
@@ -173,7 +174,10 @@ class RollController(Controller):
 
     @get("/{roll_id:uuid}")
     async def get_roll(
-        self, db: AsyncSession, acting_brand: uuid.UUID, roll_id: uuid.UUID
+        self,
+        db: NamedDependency[AsyncSession],
+        acting_brand: NamedDependency[uuid.UUID],
+        roll_id: FromPath[uuid.UUID],
     ) -> RollDetailOut:
         """A roll with its lifecycle segments and the number of codes per status."""
         roll = await rolls.get_roll(db, acting_brand, roll_id)
@@ -183,12 +187,14 @@ class RollController(Controller):
     async def export_roll(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        roll_id: uuid.UUID,
-        from_seq: int | None = Parameter(default=None, ge=0, description="first seq"),
-        to_seq: int | None = Parameter(default=None, ge=1, description="end seq, exclusive"),
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        roll_id: FromPath[uuid.UUID],
+        from_seq: Annotated[int | None, QueryParameter(ge=0, description="first seq")] = None,
+        to_seq: Annotated[
+            int | None, QueryParameter(ge=1, description="end seq, exclusive")
+        ] = None,
     ) -> Stream:
         """Stream the roll's print file (CSV ``seq,code,url[,pin]``; brand admins only).
 
@@ -222,11 +228,11 @@ class RollController(Controller):
     async def activate_roll(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        roll_id: uuid.UUID,
-        data: ActivateRangeIn,
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        roll_id: FromPath[uuid.UUID],
+        data: JSONBody[ActivateRangeIn],
     ) -> RollDetailOut:
         """Activate codes ``[seq_from, seq_to)`` (whole roll if omitted). Void codes stay void."""
         principal.require_role(*WRITERS)
@@ -241,11 +247,11 @@ class RollController(Controller):
     async def void_roll_range(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        roll_id: uuid.UUID,
-        data: VoidRangeIn,
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        roll_id: FromPath[uuid.UUID],
+        data: JSONBody[VoidRangeIn],
     ) -> RollDetailOut:
         """Void codes ``[seq_from, seq_to)`` with a reason. Final: activation cannot revive them."""
         principal.require_role(*WRITERS)
@@ -260,11 +266,11 @@ class RollController(Controller):
     async def bind_roll_batch(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        roll_id: uuid.UUID,
-        data: BindBatchIn,
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        roll_id: FromPath[uuid.UUID],
+        data: JSONBody[BindBatchIn],
     ) -> RollDetailOut:
         """Bind codes ``[seq_from, seq_to)`` (whole roll if omitted) to a batch of the product."""
         principal.require_role(*WRITERS)
@@ -286,10 +292,10 @@ class CodeController(Controller):
     async def void_codes(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        data: VoidCodesIn,
+        db: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        acting_brand: NamedDependency[uuid.UUID],
+        data: JSONBody[VoidCodesIn],
     ) -> VoidCodesOut:
         """Void single codes (damaged labels) by ``{gtin, code}``; a result per code.
 
@@ -321,10 +327,10 @@ class CodeController(Controller):
     async def get_code(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        acting_brand: uuid.UUID,
-        gtin: str,
-        code: str,
+        db: NamedDependency[AsyncSession],
+        acting_brand: NamedDependency[uuid.UUID],
+        gtin: FromPath[str],
+        code: FromPath[str],
     ) -> CodeLookupOut:
         """Look up one code: its roll, position, status, batch and product.
 
