@@ -34,6 +34,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+## Scan gateway baseline: bare Redis ceiling, genuine/repeat/forged scans, hello JSON (wrk).
+## PostgreSQL + Redis by default; BENCH_ARGS=--embedded for SQLite + in-process store.
+bench: $(STAMP)
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 ## Code issuance throughput and memory (prints figures).
 bench-issue: $(STAMP)
 	$(BIN)/python -m loadtests.bench_issue

@@ -1,0 +1,95 @@
+"""The two reference apps of the benchmark, served by the same ASGI server as the gateway.
+
+``uvicorn --factory loadtests.bare_apps:create_bare_app`` serves:
+
+- ``POST /v1/scans``: the stack's ceiling for a scan. It decodes the same JSON body as the
+  gateway and runs the gateway's own ``SCAN_SCRIPT`` (EVALSHA, same keys and arguments, same
+  Redis client settings) and answers a small JSON verdict. No MAC check, no metadata, no
+  database: only what the stack (ASGI server, Litestar, redis-py, Redis) costs.
+- ``GET /hello``: ``{"hello": "world"}``, the cost of a request with no work at all.
+
+Settings come from ``SCANGUARD_*`` like the gateway's (Redis URL and key prefix).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, get, post
+from litestar.datastructures import State
+
+from gateway.service import SCAN_SCRIPT, STATE_TTL_S, WINDOW_S
+from kernel.cache import create_redis
+from kernel.settings import Settings
+
+__all__ = ["create_bare_app"]
+
+
+class BareScanIn(msgspec.Struct):
+    url: str
+    device_id: str
+
+
+class BareScanOut(msgspec.Struct):
+    verdict: str
+    count: int
+    devices: int
+
+
+@get("/hello", sync_to_thread=False)
+def hello() -> dict[str, str]:
+    """No work at all."""
+    return {"hello": "world"}
+
+
+@post("/v1/scans", status_code=200)
+async def bare_scan(request: Request[Any, Any, Any], state: State, data: BareScanIn) -> BareScanOut:
+    """Only the Redis step of a scan: the gateway's script with the gateway's keys."""
+    settings: Settings = state.settings
+    prefix = settings.redis_prefix
+    serial = data.url.rsplit("/", 1)[-1]
+    ip = request.headers.get("x-forwarded-for", "127.0.0.1")
+    window = int(time.time() // WINDOW_S)
+    keys = [
+        f"{prefix}gw:code:{{{serial}}}",
+        f"{prefix}gw:dev:{{{serial}}}",
+        f"{prefix}gw:rl:ip:{ip}:{window}",
+        f"{prefix}gw:rl:dev:{data.device_id}:{window}",
+    ]
+    args = [
+        int(time.time() * 1000),
+        data.device_id,
+        1,
+        "",
+        settings.rate_limit_ip_per_minute,
+        settings.rate_limit_device_per_minute,
+        WINDOW_S,
+        STATE_TTL_S,
+    ]
+    result = await state.scan_script(keys=keys, args=args)
+    first = int(result[0])
+    return BareScanOut(
+        verdict="genuine" if first == 1 else "already_scanned",
+        count=int(result[1]),
+        devices=int(result[2]),
+    )
+
+
+def create_bare_app() -> Litestar:
+    """App factory for uvicorn ``--factory``."""
+    settings = Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis = create_redis(settings)
+        app.state.update(settings=settings, scan_script=redis.register_script(SCAN_SCRIPT))
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    return Litestar(route_handlers=[hello, bare_scan], lifespan=[lifespan], debug=False)

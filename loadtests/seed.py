@@ -1,0 +1,257 @@
+"""Seed a database for load tests and write the code classes the scenarios consume.
+
+Run::
+
+    python -m loadtests.seed --out loadtests/data.json [--products 5 --codes 20000]
+
+Settings come from ``SCANGUARD_*`` (``Settings.from_env``): seed the same database, with the
+same code keys, as the server under test. Everything is created through the services (no raw
+inserts): a brand with its code key, a brand-admin user, ``--products`` products each with a
+batch and an activated roll of ``--codes`` codes, the last codes of each roll voided, and one
+roll issued but never activated. The JSON file lists ``[gtin, code]`` pairs per class:
+
+- ``fresh``: never scanned; a scan of one is a genuine first scan (use each once);
+- ``repeat``: the scenario (or the bench) scans them once before the run, then expects
+  ``already_scanned`` (or ``suspicious`` once many devices scanned it);
+- ``forged``: a genuine code with its MAC altered: ``counterfeit``;
+- ``inactive``: from the roll that was never activated: ``inactive``;
+- ``void``: from the voided ranges: ``void``.
+
+Not seeded yet: shipments of codes to distributors in regions. That needs channel control
+(a later issue); until then diversion flags have nothing to compare a scan's region with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from admin_api import users
+from anticounterfeit import catalogue, rolls
+from anticounterfeit.codes import ALPHABET, CodeKey, Keyring, iter_codes, verify_code
+from anticounterfeit.gtin import gtin_check_digit
+from kernel.auth import Role
+from kernel.db import session_scope
+from kernel.runtime import Runtime, run_job
+from kernel.settings import Settings
+
+__all__ = ["CODE_CLASSES", "SeedPlan", "forge", "main", "seed"]
+
+CODE_CLASSES = ("fresh", "repeat", "forged", "inactive", "void")
+VOID_REASON = "load test: damaged labels"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedPlan:
+    """How much to create. Per product: ``codes`` issued, of which the last ``void`` are
+    voided and the ``repeat`` before them reserved for repeat scans; the rest are fresh."""
+
+    products: int = 5
+    codes: int = 20_000
+    repeat: int = 200
+    void: int = 100
+    inactive: int = 500
+    forged: int = 1_000
+    brand_slug: str = field(default_factory=lambda: f"loadtest-{secrets.token_hex(4)}")
+
+    def __post_init__(self) -> None:
+        if self.products < 1:
+            raise ValueError("products must be at least 1")
+        if self.codes <= self.repeat + self.void:
+            raise ValueError("codes must exceed repeat + void (no fresh codes otherwise)")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _gtin14(n: int) -> str:
+    body = f"095{secrets.randbelow(10**8):08d}{n % 100:02d}"  # 13 digits: a GTIN-13 as GTIN-14
+    return body + str(gtin_check_digit(body))
+
+
+def forge(keyring: Keyring, gtin: str, code: str) -> str:
+    """A code of the right shape whose MAC does not verify (one character changed)."""
+    for pos in range(len(code) - 1, -1, -1):
+        for ch in ALPHABET:
+            if ch == code[pos]:
+                continue
+            candidate = code[:pos] + ch + code[pos + 1 :]
+            if verify_code(keyring, candidate, gtin) is None:
+                return candidate
+    raise ValueError(f"could not forge a variant of {code}")  # pragma: no cover - 42-bit MAC
+
+
+def _codes(key: CodeKey, gtin: str, first_index: int, seqs: range) -> list[list[str]]:
+    return [[gtin, code] for _, code in iter_codes(key, gtin, first_index + seqs.start, len(seqs))]
+
+
+async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr) -> dict[str, Any]:
+    """Create the data set through the services; return the JSON-able description."""
+    settings = runtime.settings
+    keyring = Keyring.from_mapping(settings.code_keyring)
+    started = time.perf_counter()
+    password = secrets.token_urlsafe(18)
+    async with session_scope(runtime.session_factory) as session:
+        brand, kid = await catalogue.create_brand(
+            session,
+            None,
+            slug=plan.brand_slug,
+            name=f"Load test {plan.brand_slug[-8:]}",
+            suspicious_distinct_devices=None,
+            keyring=settings.code_keyring.keys(),
+        )
+        admin = await users.create_user(
+            session,
+            None,
+            username=f"{plan.brand_slug}-admin",
+            password=password,
+            role=Role.BRAND_ADMIN,
+            brand_id=brand.id,
+        )
+    progress(f"seed: brand {brand.slug} (kid {kid}), admin user {admin.username}")
+    key = keyring.get(kid)
+    if key is None:
+        raise RuntimeError(f"code key {kid} is not in SCANGUARD_CODE_KEYS")
+
+    classes: dict[str, list[list[str]]] = {name: [] for name in CODE_CLASSES}
+    products: list[dict[str, Any]] = []
+    fresh_end = plan.codes - plan.repeat - plan.void
+    for n in range(plan.products):
+        async with session_scope(runtime.session_factory) as session:
+            product = await catalogue.create_product(
+                session,
+                None,
+                brand.id,
+                gtin=_gtin14(n),
+                name=f"Load test product {n + 1}",
+                pin_length=None,
+            )
+            batch = await catalogue.create_batch(
+                session,
+                None,
+                brand.id,
+                product_id=product.id,
+                lot=f"LT{n + 1:02d}{secrets.token_hex(2).upper()}",
+                production_date=date(2025, 1, 15),
+            )
+            issued = await rolls.issue_roll(
+                session,
+                keyring,
+                None,
+                brand.id,
+                rolls.IssueRequest(
+                    count=plan.codes, product_id=product.id, batch_id=batch.id, activate=True
+                ),
+            )
+            roll = issued.roll
+            await rolls.void_range(
+                session, None, roll, plan.codes - plan.void, plan.codes, VOID_REASON
+            )
+        gtin = product.gtin
+        classes["fresh"].extend(_codes(key, gtin, roll.first_index, range(0, fresh_end)))
+        classes["repeat"].extend(
+            _codes(key, gtin, roll.first_index, range(fresh_end, fresh_end + plan.repeat))
+        )
+        classes["void"].extend(
+            _codes(key, gtin, roll.first_index, range(plan.codes - plan.void, plan.codes))
+        )
+        products.append(
+            {"id": str(product.id), "gtin": gtin, "name": product.name, "roll_id": str(roll.id)}
+        )
+        progress(
+            f"seed: product {n + 1}/{plan.products} {gtin}: roll of {plan.codes} codes "
+            f"activated, {plan.void} voided"
+        )
+
+    first = products[0]
+    async with session_scope(runtime.session_factory) as session:
+        inactive = await rolls.issue_roll(
+            session,
+            keyring,
+            None,
+            brand.id,
+            rolls.IssueRequest(
+                count=plan.inactive, product_id=uuid.UUID(first["id"]), activate=False
+            ),
+        )
+    classes["inactive"] = _codes(
+        key, first["gtin"], inactive.roll.first_index, range(plan.inactive)
+    )
+    progress(f"seed: inactive roll of {plan.inactive} codes for {first['gtin']}")
+
+    step = max(1, len(classes["fresh"]) // max(1, plan.forged))
+    # Forge from codes spread over all products, but never from one we hand out as fresh
+    # (a forged variant shares nothing with its source on the server, so this is only tidy).
+    sources = classes["repeat"] or classes["fresh"]
+    classes["forged"] = [
+        [gtin, forge(keyring, gtin, code)]
+        for gtin, code in (sources[(i * step) % len(sources)] for i in range(plan.forged))
+    ]
+    progress(
+        "seed: "
+        + ", ".join(f"{name} {len(classes[name])}" for name in CODE_CLASSES)
+        + f" in {time.perf_counter() - started:.1f} s"
+    )
+    return {
+        "version": 1,
+        "brand": {"id": str(brand.id), "slug": brand.slug, "name": brand.name, "kid": kid},
+        "admin": {"username": admin.username, "password": password},
+        "products": products,
+        "codes": classes,
+    }
+
+
+def write_data(data: dict[str, Any], out: Path) -> None:
+    """Write the data file (0600: it holds the load-test admin's password)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    out.chmod(0o600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = SeedPlan()
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.seed",
+        description="Seed a load-test data set and write its code classes as JSON.",
+    )
+    parser.add_argument("--out", type=Path, default=Path("loadtests/data.json"))
+    parser.add_argument("--products", type=int, default=defaults.products)
+    parser.add_argument("--codes", type=int, default=defaults.codes, help="per product")
+    parser.add_argument("--repeat", type=int, default=defaults.repeat, help="per product")
+    parser.add_argument("--void", type=int, default=defaults.void, help="per product")
+    parser.add_argument("--inactive", type=int, default=defaults.inactive)
+    parser.add_argument("--forged", type=int, default=defaults.forged)
+    args = parser.parse_args(argv)
+    plan = SeedPlan(
+        products=args.products,
+        codes=args.codes,
+        repeat=args.repeat,
+        void=args.void,
+        inactive=args.inactive,
+        forged=args.forged,
+    )
+    settings = Settings.from_env()
+
+    async def job(runtime: Runtime) -> dict[str, Any]:
+        return await seed(runtime, plan)
+
+    data = run_job(settings, job)
+    write_data(data, args.out)
+    _stderr(f"seed: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
