@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.catalogue_routes import scoped_dependencies
@@ -26,8 +27,8 @@ from kernel.http import Page
 
 __all__ = ["ROUTES", "MonitoringController"]
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Page size")]
-Offset = Annotated[int, Parameter(ge=0, description="Rows to skip")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
+Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip")]
 
 
 class MonitoringController(Controller):
@@ -40,10 +41,10 @@ class MonitoringController(Controller):
     async def get_code_scans(
         self,
         state: State,
-        db: AsyncSession,
-        acting_brand: uuid.UUID,
-        gtin: str,
-        code: str,
+        db: NamedDependency[AsyncSession],
+        acting_brand: NamedDependency[uuid.UUID],
+        gtin: FromPath[str],
+        code: FromPath[str],
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> CodeScanHistory:
@@ -61,11 +62,11 @@ class MonitoringController(Controller):
     @get("/counterfeit-attempts")
     async def list_counterfeit_attempts(
         self,
-        db: AsyncSession,
-        acting_brand: uuid.UUID,
-        gtin: str | None = None,
-        ip: str | None = None,
-        since: datetime | None = None,
+        db: NamedDependency[AsyncSession],
+        acting_brand: NamedDependency[uuid.UUID],
+        gtin: FromQuery[str | None] = None,
+        ip: FromQuery[str | None] = None,
+        since: FromQuery[datetime | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Page[CounterfeitAttemptOut]:

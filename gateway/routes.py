@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie, State
+from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from sqlalchemy import text
 
@@ -83,26 +84,36 @@ async def _resolve(request: Request[Any, Any, Any], link: DigitalLink) -> Respon
     return Response(result, cookies=cookies, headers=headers)
 
 
-@get(
-    ["/01/{gtin:str}/21/{serial:str}", "/01/{gtin:str}/10/{lot:str}/21/{serial:str}"],
-    tags=["scan"],
-    summary="Resolve a scanned GS1 Digital Link",
-)
+async def _resolve_path(request: Request[Any, Any, Any], path: str) -> Response[Any] | Template:
+    query = request.url.query
+    link = parse_digital_link(path + (f"?{query}" if query else ""), field="gtin")
+    return await _resolve(request, link)
+
+
+@get("/01/{gtin:str}/21/{serial:str}", tags=["scan"], summary="Resolve a scanned GS1 Digital Link")
 async def resolve_digital_link(
-    request: Request[Any, Any, Any], gtin: str, serial: str, lot: str | None = None
+    request: Request[Any, Any, Any], gtin: FromPath[str], serial: FromPath[str]
 ) -> Response[Any] | Template:
     """The URL printed in the QR code. Browsers (`Accept: text/html`) get a page, everything
     else JSON with a `verdict`: genuine, already_scanned, suspicious, counterfeit, inactive,
     void. A malformed GTIN is a 422 problem naming `gtin`."""
-    path = f"/01/{gtin}" + (f"/10/{lot}" if lot is not None else "") + f"/21/{serial}"
-    link = parse_digital_link(
-        path + (f"?{request.url.query}" if request.url.query else ""), field="gtin"
-    )
-    return await _resolve(request, link)
+    return await _resolve_path(request, f"/01/{gtin}/21/{serial}")
+
+
+@get(
+    "/01/{gtin:str}/10/{lot:str}/21/{serial:str}",
+    tags=["scan"],
+    summary="Resolve a scanned GS1 Digital Link with its lot",
+)
+async def resolve_digital_link_with_lot(
+    request: Request[Any, Any, Any], gtin: FromPath[str], lot: FromPath[str], serial: FromPath[str]
+) -> Response[Any] | Template:
+    """As `/01/{gtin}/21/{serial}`, with the batch/lot qualifier (AI 10) before the serial."""
+    return await _resolve_path(request, f"/01/{gtin}/10/{lot}/21/{serial}")
 
 
 @post("/v1/scans", tags=["scan"], status_code=200, summary="Check a scanned code (mini-program)")
-async def create_scan(request: Request[Any, Any, Any], data: ScanIn) -> ScanResult:
+async def create_scan(request: Request[Any, Any, Any], data: JSONBody[ScanIn]) -> ScanResult:
     """Check the scanned content `url` (a GS1 Digital Link) for the app install `device_id`,
     with an optional GPS `location`. Always JSON."""
     settings: Settings = request.app.state.settings
@@ -160,4 +171,10 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response({"status": status, "checks": checks}, status_code=200 if db_ok else 503)
 
 
-ROUTES: list[Any] = [resolve_digital_link, create_scan, health, ready]
+ROUTES: list[Any] = [
+    resolve_digital_link,
+    resolve_digital_link_with_lot,
+    create_scan,
+    health,
+    ready,
+]

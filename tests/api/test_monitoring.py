@@ -19,8 +19,7 @@ async def test_code_scan_history_lists_scans_newest_first(
     for device in ("a", "b", "a"):
         await client.get(
             scan_path(product.gtin, code),
-            headers={"Accept": "application/json"},
-            cookies={"sgd": f"device-{device}"},
+            headers={"Accept": "application/json", "Cookie": f"sgd=device-{device}"},
         )
     response = await client.get(f"/v1/admin/codes/{product.gtin}/{code}/scans", headers=headers)
     assert response.status_code == 200, response.text

@@ -29,7 +29,7 @@ async def scannable(
 async def scan_json(
     client: httpx.AsyncClient, path: str, device: str = "device-a"
 ) -> httpx.Response:
-    return await client.get(path, headers={"Accept": "application/json"}, cookies={"sgd": device})
+    return await client.get(path, headers={"Accept": "application/json", "Cookie": f"sgd={device}"})
 
 
 async def post_scan(
