@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from admin_api import auth, users
 from admin_api.schemas import (
@@ -21,15 +20,21 @@ from admin_api.schemas import (
     UserCreate,
     UserOut,
 )
-from anticounterfeit.catalogue_routes import SECURITY, scoped_dependencies
-from kernel.auth import Principal, Role
+from anticounterfeit.catalogue_routes import (
+    SECURITY,
+    BrandScope,
+    Caller,
+    Db,
+    scoped_dependencies,
+)
+from kernel.auth import Role
 from kernel.http import Page, provide_principal, provide_settings
 
 __all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
 
 READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
-Limit = Parameter(default=50, ge=1, le=200, description="page size (1..200)")
-Offset = Parameter(default=0, ge=0, description="rows to skip")
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
+Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 class AuthController(Controller):
@@ -37,7 +42,7 @@ class AuthController(Controller):
     tags = ("auth",)
 
     @post("/login", status_code=200)
-    async def login(self, data: LoginRequest, db: AsyncSession, state: State) -> TokenOut:
+    async def login(self, data: JSONBody[LoginRequest], db: Db, state: State) -> TokenOut:
         """Exchange a username and password for a short-lived bearer token (admin JWT).
 
         Any failure (unknown user, wrong password, disabled account) is the same 401
@@ -55,7 +60,7 @@ class AuthController(Controller):
         security=SECURITY,
         dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
     )
-    async def me(self, principal: Principal) -> PrincipalOut:
+    async def me(self, principal: Caller) -> PrincipalOut:
         """The caller, as read from the verified token."""
         return PrincipalOut.of(principal)
 
@@ -68,7 +73,10 @@ class UserController(Controller):
 
     @post("/", status_code=201)
     async def create_user(
-        self, data: UserCreate, principal: Principal, db: AsyncSession
+        self,
+        data: JSONBody[UserCreate],
+        principal: Caller,
+        db: Db,
     ) -> UserOut:
         """Create an admin user. Platform admins: any role; brand admins: users of their own
         brand with role ``brand_admin`` or ``brand_viewer``. Passwords: >= 12 characters."""
@@ -85,12 +93,12 @@ class UserController(Controller):
     @get("/")
     async def list_users(
         self,
-        principal: Principal,
-        brand_scope: uuid.UUID | None,
-        db: AsyncSession,
-        role: RoleName | None = None,
-        limit: int = Limit,
-        offset: int = Offset,
+        principal: Caller,
+        brand_scope: BrandScope,
+        db: Db,
+        role: FromQuery[RoleName | None] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> Page[UserOut]:
         """List users: a brand's own (brand users, or a platform admin naming the brand with
         ``X-Scanguard-Brand``) or everyone (platform admin without the header)."""
@@ -101,10 +109,10 @@ class UserController(Controller):
     @get("/{user_id:uuid}")
     async def get_user(
         self,
-        user_id: uuid.UUID,
-        principal: Principal,
-        brand_scope: uuid.UUID | None,
-        db: AsyncSession,
+        user_id: FromPath[uuid.UUID],
+        principal: Caller,
+        brand_scope: BrandScope,
+        db: Db,
     ) -> UserOut:
         """One user (of the caller's brand, unless the caller is a platform admin)."""
         principal.require_role(*READERS)
@@ -113,10 +121,10 @@ class UserController(Controller):
     @post("/{user_id:uuid}/disable", status_code=200)
     async def disable_user(
         self,
-        user_id: uuid.UUID,
-        principal: Principal,
-        brand_scope: uuid.UUID | None,
-        db: AsyncSession,
+        user_id: FromPath[uuid.UUID],
+        principal: Caller,
+        brand_scope: BrandScope,
+        db: Db,
     ) -> UserOut:
         """Disable a user: no new logins (tokens already issued expire on their own)."""
         return UserOut.of(await users.disable_user(db, principal, brand_scope, user_id))
@@ -131,13 +139,13 @@ class AuditController(Controller):
     @get("/")
     async def list_audit(
         self,
-        principal: Principal,
-        brand_scope: uuid.UUID | None,
-        db: AsyncSession,
-        action: str | None = Parameter(default=None, max_length=100),
-        target_type: str | None = Parameter(default=None, max_length=50),
-        limit: int = Limit,
-        offset: int = Offset,
+        principal: Caller,
+        brand_scope: BrandScope,
+        db: Db,
+        action: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        target_type: Annotated[str | None, QueryParameter(max_length=50)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> Page[AuditEntryOut]:
         """Audit trail, newest first: the acting brand's entries (platform admins without
         ``X-Scanguard-Brand``: every entry)."""

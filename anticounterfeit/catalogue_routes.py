@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit import catalogue
@@ -39,8 +39,12 @@ __all__ = [
     "BRAND_HEADER",
     "ROUTES",
     "SECURITY",
+    "ActingBrand",
     "BatchController",
     "BrandController",
+    "BrandScope",
+    "Caller",
+    "Db",
     "ProductController",
     "provide_acting_brand",
     "provide_brand_scope",
@@ -52,6 +56,12 @@ BRAND_HEADER = "X-Scanguard-Brand"
 WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
 READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+
+# Explicitly named dependencies (Litestar 3 drops inferred ones).
+Db = NamedDependency[AsyncSession]
+Caller = NamedDependency[Principal]
+ActingBrand = NamedDependency[uuid.UUID]
+BrandScope = NamedDependency[uuid.UUID | None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +104,9 @@ async def resolve_acting_brand(
 
 
 async def provide_acting_brand(
-    request: Request[Any, Any, Any], principal: Principal, db: AsyncSession
+    request: Request[Any, Any, Any],
+    principal: Caller,
+    db: Db,
 ) -> uuid.UUID:
     """Dependency ``acting_brand``: the brand this request acts for (required)."""
     brand_id = await resolve_acting_brand(
@@ -105,7 +117,9 @@ async def provide_acting_brand(
 
 
 async def provide_brand_scope(
-    request: Request[Any, Any, Any], principal: Principal, db: AsyncSession
+    request: Request[Any, Any, Any],
+    principal: Caller,
+    db: Db,
 ) -> uuid.UUID | None:
     """Dependency ``brand_scope``: like ``acting_brand`` but ``None`` = all brands (platform)."""
     return await resolve_acting_brand(
@@ -122,8 +136,8 @@ def scoped_dependencies() -> dict[str, Provide]:
     }
 
 
-Limit = Parameter(default=50, ge=1, le=200, description="page size (1..200)")
-Offset = Parameter(default=0, ge=0, description="rows to skip")
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
+Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +157,11 @@ class BrandController(Controller):
 
     @post("/", status_code=201)
     async def create_brand(
-        self, data: BrandCreate, principal: Principal, db: AsyncSession, state: State
+        self,
+        data: JSONBody[BrandCreate],
+        principal: Caller,
+        db: Db,
+        state: State,
     ) -> BrandOut:
         """Create a brand (platform admin) and assign it the smallest free code key id."""
         principal.require_role()
@@ -160,10 +178,10 @@ class BrandController(Controller):
     @get("/")
     async def list_brands(
         self,
-        principal: Principal,
-        db: AsyncSession,
-        limit: int = Limit,
-        offset: int = Offset,
+        principal: Caller,
+        db: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> Page[BrandOut]:
         """List brands: all of them for platform admins, only their own for brand users."""
         only = None if principal.is_platform_admin else principal.brand_id
@@ -178,7 +196,10 @@ class BrandController(Controller):
 
     @get("/{brand_id:uuid}")
     async def get_brand(
-        self, brand_id: uuid.UUID, principal: Principal, db: AsyncSession
+        self,
+        brand_id: FromPath[uuid.UUID],
+        principal: Caller,
+        db: Db,
     ) -> BrandOut:
         """One brand (brand users: only their own; any other id is 404)."""
         brand = await catalogue.get_brand(db, _visible(principal, brand_id))
@@ -187,7 +208,11 @@ class BrandController(Controller):
 
     @patch("/{brand_id:uuid}")
     async def update_brand(
-        self, brand_id: uuid.UUID, data: BrandUpdate, principal: Principal, db: AsyncSession
+        self,
+        brand_id: FromPath[uuid.UUID],
+        data: JSONBody[BrandUpdate],
+        principal: Caller,
+        db: Db,
     ) -> BrandOut:
         """Rename a brand or change its clone threshold (platform admin)."""
         principal.require_role()
@@ -197,7 +222,11 @@ class BrandController(Controller):
 
     @post("/{brand_id:uuid}/rotate-key", status_code=200)
     async def rotate_brand_key(
-        self, brand_id: uuid.UUID, principal: Principal, db: AsyncSession, state: State
+        self,
+        brand_id: FromPath[uuid.UUID],
+        principal: Caller,
+        db: Db,
+        state: State,
     ) -> KeyRotationOut:
         """Retire the brand's active code key and assign a fresh one (platform admin).
 
@@ -222,7 +251,11 @@ class ProductController(Controller):
 
     @post("/", status_code=201)
     async def create_product(
-        self, data: ProductCreate, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        data: JSONBody[ProductCreate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> ProductOut:
         """Register a product. The GTIN (8/12/13/14 digits) is stored as GTIN-14, unique."""
         principal.require_role(*WRITERS)
@@ -241,13 +274,15 @@ class ProductController(Controller):
     @get("/")
     async def list_products(
         self,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        db: AsyncSession,
-        q: str | None = Parameter(default=None, max_length=200, description="name contains"),
-        gtin: str | None = Parameter(default=None, max_length=20, description="exact GTIN"),
-        limit: int = Limit,
-        offset: int = Offset,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="name contains")
+        ] = None,
+        gtin: Annotated[str | None, QueryParameter(max_length=20, description="exact GTIN")] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> Page[ProductOut]:
         """List the brand's products, oldest first; filter by name text or GTIN."""
         principal.require_role(*READERS)
@@ -262,7 +297,11 @@ class ProductController(Controller):
 
     @get("/{product_id:uuid}")
     async def get_product(
-        self, product_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        product_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> ProductOut:
         """One of the brand's products."""
         principal.require_role(*READERS)
@@ -271,11 +310,11 @@ class ProductController(Controller):
     @patch("/{product_id:uuid}")
     async def update_product(
         self,
-        product_id: uuid.UUID,
-        data: ProductUpdate,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        db: AsyncSession,
+        product_id: FromPath[uuid.UUID],
+        data: JSONBody[ProductUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> ProductOut:
         """Change a product's name, description, image or PIN length. The GTIN is immutable."""
         principal.require_role(*WRITERS)
@@ -286,7 +325,11 @@ class ProductController(Controller):
 
     @delete("/{product_id:uuid}")
     async def delete_product(
-        self, product_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        product_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> None:
         """Delete a product that no batch or code roll references (409 ``product_in_use``)."""
         principal.require_role(*WRITERS)
@@ -304,7 +347,11 @@ class BatchController(Controller):
 
     @post("/", status_code=201)
     async def create_batch(
-        self, data: BatchCreate, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        data: JSONBody[BatchCreate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> BatchOut:
         """Register a production batch (lot, GS1 AI 10) of one of the brand's products."""
         principal.require_role(*WRITERS)
@@ -323,15 +370,15 @@ class BatchController(Controller):
     @get("/")
     async def list_batches(
         self,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        db: AsyncSession,
-        product_id: uuid.UUID | None = None,
-        lot: str | None = Parameter(default=None, max_length=20),
-        produced_from: date | None = None,
-        produced_to: date | None = None,
-        limit: int = Limit,
-        offset: int = Offset,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        product_id: FromQuery[uuid.UUID | None] = None,
+        lot: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        produced_from: FromQuery[date | None] = None,
+        produced_to: FromQuery[date | None] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> Page[BatchOut]:
         """List the brand's batches, oldest first; filter by product, lot, production dates."""
         principal.require_role(*READERS)
@@ -351,7 +398,11 @@ class BatchController(Controller):
 
     @get("/{batch_id:uuid}")
     async def get_batch(
-        self, batch_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        batch_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> BatchOut:
         """One of the brand's batches."""
         principal.require_role(*READERS)
@@ -360,11 +411,11 @@ class BatchController(Controller):
     @patch("/{batch_id:uuid}")
     async def update_batch(
         self,
-        batch_id: uuid.UUID,
-        data: BatchUpdate,
-        principal: Principal,
-        acting_brand: uuid.UUID,
-        db: AsyncSession,
+        batch_id: FromPath[uuid.UUID],
+        data: JSONBody[BatchUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> BatchOut:
         """Change a batch's lot, dates or line (expiry may not precede production)."""
         principal.require_role(*WRITERS)
@@ -375,7 +426,11 @@ class BatchController(Controller):
 
     @delete("/{batch_id:uuid}")
     async def delete_batch(
-        self, batch_id: uuid.UUID, principal: Principal, acting_brand: uuid.UUID, db: AsyncSession
+        self,
+        batch_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> None:
         """Delete a batch no codes are bound to (409 ``batch_in_use``)."""
         principal.require_role(*WRITERS)

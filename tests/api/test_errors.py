@@ -96,11 +96,6 @@ async def test_malformed_json_is_400(app: Litestar, client: httpx.AsyncClient) -
         problem(await _post_raw(client, admin, raw), 400)
 
 
-@pytest.mark.xfail(
-    reason="kernel/http.py: Litestar raises ClientException (not ValidationException) for "
-    "malformed JSON, mapped to code http_error without field",
-    strict=False,
-)
 async def test_malformed_json_names_code_and_field(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
