@@ -363,6 +363,7 @@ def measure(
     slices: list[Path],
     *,
     reuse_ok: bool,
+    server: Server | None = None,
 ) -> Measured:
     """Warm up on ``slices[0]``, then one measured run per further slice."""
     _log(f"{name}: warm-up {args.warmup:g} s")
@@ -375,7 +376,12 @@ def measure(
         problems.append(f"{name}: warm-up ran out of codes ({warm['requests']} requests)")
     runs = []
     for i, lines in enumerate(slices[1:], 1):
+        profiler = None
+        if args.py_spy and server is not None and i == 1:
+            profiler = start_profiler(args.py_spy, name, server, args.duration)
         run = run_wrk(args, url, lines, args.duration)
+        if profiler is not None:
+            profiler.wait()
         rps = run["requests"] / (run["duration_us"] / 1e6)
         _log(
             f"{name}: run {i}: {rps:,.0f} req/s, p50 {run['p50_us'] / 1000:.2f} ms, "
@@ -385,6 +391,35 @@ def measure(
             problems.append(f"{name}: run {i} ran out of codes ({run['requests']} requests)")
         runs.append(run)
     return Measured(name, runs, problems)
+
+
+def start_profiler(
+    out_dir: Path, name: str, server: Server, duration: float
+) -> subprocess.Popen[bytes]:
+    """py-spy on the server's worker processes during one measured run (collapsed stacks).
+
+    Sampling costs the server some CPU: figures of a profiled run are not comparable.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pid = server.pids()[-1]  # with --workers 1 the server process itself
+    return subprocess.Popen(
+        [
+            shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, int(duration) - 1)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out_dir / f"{name}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,7 +556,7 @@ def run(args: argparse.Namespace) -> int:
                     problems.append(f"check repeat: {err}")
                 if "genuine" in args.scenarios:
                     results["genuine"] = measure(
-                        args, "genuine", url, genuine_files, reuse_ok=False
+                        args, "genuine", url, genuine_files, reuse_ok=False, server=gateway
                     )
                     # A code scanned during the warm-up must now be a repeat (not the first
                     # line: wrk calls request() once before connecting, and drops it).
@@ -533,11 +568,11 @@ def run(args: argparse.Namespace) -> int:
                         problems.append(f"check fresh after genuine: {err}")
                 if "repeat" in args.scenarios:
                     results["repeat"] = measure(
-                        args, "repeat", url, [repeat_file] * parts, reuse_ok=True
+                        args, "repeat", url, [repeat_file] * parts, reuse_ok=True, server=gateway
                     )
                 if "forged" in args.scenarios:
                     results["forged"] = measure(
-                        args, "forged", url, [forged_file] * parts, reuse_ok=True
+                        args, "forged", url, [forged_file] * parts, reuse_ok=True, server=gateway
                     )
                     gtin, code = check["forged"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
@@ -652,6 +687,13 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}"
     )
     parser.add_argument("--out", type=Path, default=Path("var/bench/latest.json"))
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile the gateway (py-spy raw stacks) during the first measured run of each",
+    )
     args = parser.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     unknown = set(args.scenarios) - set(SCENARIOS)
