@@ -118,7 +118,7 @@ async def active_kids(
             BrandCodeKey.brand_id.in_(ids), BrandCodeKey.active.is_(True)
         )
     )
-    return {brand_id: kid for brand_id, kid in rows.tuples()}
+    return {brand_id: kid for brand_id, kid in rows}
 
 
 async def active_code_key(

@@ -34,7 +34,9 @@ async def test_platform_admin_creates_brands_with_smallest_free_kid(
     bad_slug = await client.post(BRANDS, json={"slug": "Not A Slug", "name": "x"}, headers=headers)
     assert bad_slug.status_code == 400
     assert bad_slug.json()["field"] == "slug"
-    listed = (await client.get(BRANDS, headers=headers)).json()
+    listed_response = await client.get(BRANDS, headers=headers)
+    assert listed_response.status_code == 200, listed_response.text
+    listed = listed_response.json()
     assert [b["slug"] for b in listed["items"]] == ["acme", "globex"]
     patched = await client.patch(
         f"{BRANDS}/{first.json()['id']}",
