@@ -12,7 +12,7 @@ import os
 import random
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ class DataSet:
     raw: dict[str, Any]
     _fresh: list[Sequence[str]]
     _lock: threading.Lock
+    _scanned: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> DataSet:
@@ -133,6 +134,16 @@ class DataSet:
                 return None
             gtin, code = self._fresh.pop()
         return gtin, code
+
+    def remember_scanned(self, gtin: str, code: str) -> None:
+        """A fresh code that got its genuine first scan: from now on a repeat."""
+        with self._lock:
+            self._scanned.append((gtin, code))
+
+    def pick_repeat(self) -> tuple[str, str] | None:
+        """A code this run saw scanned already (None before any first scan)."""
+        with self._lock:
+            return random.choice(self._scanned) if self._scanned else None
 
     def pick(self, code_class: str) -> tuple[str, str]:
         gtin, code = random.choice(self.pairs(code_class))

@@ -39,6 +39,12 @@ def pick_code(rng: random.Random) -> tuple[str, str, str]:
     """(code class, gtin, code) drawn by ``CLASS_MIX``; fresh falls back to repeat when used up."""
     data = data_set()
     (code_class,) = rng.choices(_CLASSES, weights=_WEIGHTS)
+    if code_class == "repeat":
+        # Codes this run scanned first (the seeded repeat codes need prepare_repeats).
+        seen = data.pick_repeat()
+        if seen is not None:
+            return "repeat", *seen
+        code_class = "fresh"
     if code_class == "fresh":
         fresh = data.take_fresh()
         if fresh is not None:
@@ -46,6 +52,11 @@ def pick_code(rng: random.Random) -> tuple[str, str, str]:
         code_class = "repeat"
     gtin, code = data.pick(code_class)
     return code_class, gtin, code
+
+
+def remember(code_class: str, verdict: str, gtin: str, code: str) -> None:
+    if code_class == "fresh" and verdict == "genuine":
+        data_set().remember_scanned(gtin, code)
 
 
 class MiniProgramConsumer(FastHttpUser):
@@ -74,7 +85,8 @@ class MiniProgramConsumer(FastHttpUser):
             catch_response=True,
         ) as response:
             try:
-                check_scan_json(code_class, response.status_code, response.json())
+                verdict = check_scan_json(code_class, response.status_code, response.json())
+                remember(code_class, verdict, gtin, code)
             except (ValidationError, ValueError) as exc:
                 response.failure(str(exc))
 
@@ -102,6 +114,7 @@ class WebConsumer(FastHttpUser):
             catch_response=True,
         ) as response:
             try:
-                check_scan_html(code_class, response.status_code, response.text or "")
+                verdict = check_scan_html(code_class, response.status_code, response.text or "")
+                remember(code_class, verdict, gtin, code)
             except ValidationError as exc:
                 response.failure(str(exc))
