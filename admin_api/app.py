@@ -26,7 +26,7 @@ import gateway.routes
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
 from gateway.service import ScanService
-from kernel.http import exception_handlers, provide_db_session, provide_settings
+from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
 from kernel.runtime import Runtime
 from kernel.settings import Settings
@@ -72,7 +72,6 @@ def create_app(settings: Settings) -> Litestar:
         ],
         lifespan=[lifespan],
         dependencies={
-            "settings": Provide(provide_settings, sync_to_thread=False),
             "db": Provide(provide_db_session),
         },
         exception_handlers=exception_handlers,

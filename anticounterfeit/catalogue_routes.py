@@ -31,6 +31,7 @@ from anticounterfeit.catalogue_schemas import (
     ProductUpdate,
     changes_of,
 )
+from anticounterfeit.metadata import CodeMetadataService
 from kernel.auth import Principal, Role
 from kernel.errors import DomainError, NotFound
 from kernel.http import Page, provide_principal, provide_settings
@@ -101,6 +102,12 @@ async def resolve_acting_brand(
     except NotFound as exc:
         raise NotFound("brand not found", code="brand_not_found", field=BRAND_HEADER) from exc
     return brand_id
+
+
+def metadata_of(state: State) -> CodeMetadataService:
+    """The scan path's metadata cache, to invalidate after a committed change."""
+    service: CodeMetadataService = state.metadata
+    return service
 
 
 async def provide_acting_brand(
@@ -213,11 +220,14 @@ class BrandController(Controller):
         data: JSONBody[BrandUpdate],
         principal: Caller,
         db: Db,
+        state: State,
     ) -> BrandOut:
         """Rename a brand or change its clone threshold (platform admin)."""
         principal.require_role()
         brand = await catalogue.update_brand(db, principal, brand_id, changes_of(data))
         kids = await catalogue.active_kids(db, [brand.id])
+        await db.commit()  # the scan path must not re-cache the old facts before this lands
+        await metadata_of(state).invalidate_for(brand_id=brand.id)
         return BrandOut.of(brand, kids.get(brand.id))
 
     @post("/{brand_id:uuid}/rotate-key", status_code=200)
@@ -315,12 +325,15 @@ class ProductController(Controller):
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
+        state: State,
     ) -> ProductOut:
         """Change a product's name, description, image or PIN length. The GTIN is immutable."""
         principal.require_role(*WRITERS)
         product = await catalogue.update_product(
             db, principal, acting_brand, product_id, changes_of(data)
         )
+        await db.commit()  # the scan path must not re-cache the old facts before this lands
+        await metadata_of(state).invalidate_for(product_id=product.id)
         return ProductOut.of(product)
 
     @delete("/{product_id:uuid}")
@@ -416,12 +429,15 @@ class BatchController(Controller):
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
+        state: State,
     ) -> BatchOut:
         """Change a batch's lot, dates or line (expiry may not precede production)."""
         principal.require_role(*WRITERS)
         batch = await catalogue.update_batch(
             db, principal, acting_brand, batch_id, changes_of(data)
         )
+        await db.commit()  # the scan path must not re-cache the old facts before this lands
+        await metadata_of(state).invalidate_for(batch_id=batch.id)
         return BatchOut.of(batch)
 
     @delete("/{batch_id:uuid}")

@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.models import Batch, Brand, CodeRangeEvent, CodeRoll, Product, RangeAction
@@ -285,6 +285,30 @@ class CodeMetadataService:
     # ---- invalidation ------------------------------------------------------------------------
     def _drop_local(self, roll_id: uuid.UUID) -> None:
         self._rolls.pop(roll_id, None)
+
+    async def invalidate_for(
+        self,
+        *,
+        brand_id: uuid.UUID | None = None,
+        product_id: uuid.UUID | None = None,
+        batch_id: uuid.UUID | None = None,
+    ) -> int:
+        """Forget every roll whose facts come from this brand, product or batch.
+
+        Call after the change is committed; returns how many rolls were invalidated.
+        """
+        query = select(CodeRoll.id)
+        if brand_id is not None:
+            query = query.where(CodeRoll.brand_id == brand_id)
+        if product_id is not None:
+            query = query.where(CodeRoll.product_id == product_id)
+        if batch_id is not None:
+            bound_later = select(CodeRangeEvent.roll_id).where(CodeRangeEvent.batch_id == batch_id)
+            query = query.where(or_(CodeRoll.batch_id == batch_id, CodeRoll.id.in_(bound_later)))
+        async with self.rt.session_factory() as session:
+            roll_ids = list((await session.execute(query)).scalars())
+        await self.invalidate(*roll_ids)
+        return len(roll_ids)
 
     async def invalidate(self, *roll_ids: uuid.UUID) -> None:
         """Forget rolls everywhere. Call after the change has been committed."""

@@ -6,6 +6,7 @@ with a stable ``code`` and the ``field`` at fault).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
@@ -63,22 +64,35 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPN
     """
     if peer is None:
         return "0.0.0.0"  # noqa: S104 - ASGI servers without a peer (tests); never trusted
-    try:
-        peer_addr = ipaddress.ip_address(peer)
-    except ValueError:
+    nets = trusted if isinstance(trusted, tuple) else tuple(trusted)
+    # The peer is one of a handful of proxies (or a client connecting directly): its parse and
+    # trust check are cached; forwarded hops are mostly distinct clients and are not.
+    peer_info = _peer_info(peer, nets)
+    if peer_info is None:
         return peer
-    if not forwarded_for or not _is_trusted(peer_addr, trusted):
-        return str(peer_addr)
-    client = peer_addr
+    peer_text, peer_trusted = peer_info
+    if not forwarded_for or not peer_trusted:
+        return peer_text
+    client = peer_text
     for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
         try:
             hop_addr = ipaddress.ip_address(hop)
         except ValueError:
             break  # a malformed hop: stop believing the header here
-        client = hop_addr
-        if not _is_trusted(hop_addr, trusted):
+        client = str(hop_addr)
+        if not _is_trusted(hop_addr, nets):
             break
-    return str(client)
+    return client
+
+
+@functools.lru_cache(maxsize=256)
+def _peer_info(peer: str, nets: tuple[IPNetwork, ...]) -> tuple[str, bool] | None:
+    """(canonical text, is a trusted proxy) of a peer address; None when it is not an IP."""
+    try:
+        addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return None
+    return str(addr), _is_trusted(addr, nets)
 
 
 def _is_trusted(
@@ -246,6 +260,8 @@ exception_handlers: dict[type[Exception] | int, Any] = {
 # Dependencies
 # ---------------------------------------------------------------------------------------------
 def provide_settings(state: State) -> Settings:
+    """The app's Settings (call it; Settings is not injectable: its IP networks defeat
+    Litestar's signature model)."""
     settings: Settings = state.settings
     return settings
 
