@@ -43,6 +43,14 @@ _DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
 _DATE_RE = re.compile(r"\d\d(0[1-9]|1[0-2])(0\d|[12]\d|3[01])")
 _MAX_INPUT = 2048
 _ELEMENT_RE = re.compile(r"\((\d{2,4})\)([^()]*)")
+# The shape nearly every scan has: ``https://host[:port]/01/{gtin}/21/{serial}`` (or the bare
+# path), lowercase scheme, no path prefix, no lot, no query, fragment or percent-escape, and a
+# serial of 1-20 letters/digits (a subset of CSET 82 within the length limit). Such input passes
+# every check of the general parser except the GTIN's, which the fast path still runs; anything
+# else (including every malformed input) takes the general path and fails there as before.
+_SIMPLE_RE = re.compile(
+    r"(?:https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?)?/01/([0-9]+)/21/([0-9A-Za-z]{1,20})"
+)
 
 
 def is_cset82(value: str) -> bool:
@@ -132,6 +140,11 @@ def parse_digital_link(url_or_path: str, *, field: str = "url") -> DigitalLink:
         raise _fail(f"{field} is empty", field)
     if len(text) > _MAX_INPUT:
         raise _fail(f"{field} is longer than {_MAX_INPUT} characters", field)
+    simple = _SIMPLE_RE.fullmatch(text)
+    if simple is not None:
+        return DigitalLink(
+            gtin=normalize_gtin(simple.group(1), field=field), serial=simple.group(2), attributes={}
+        )
     if text.startswith("("):
         return _parse_element_string(text, field)
     try:

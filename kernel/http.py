@@ -6,7 +6,6 @@ with a stable ``code`` and the ``field`` at fault).
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 import uuid
@@ -64,10 +63,18 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPN
     """
     if peer is None:
         return "0.0.0.0"  # noqa: S104 - ASGI servers without a peer (tests); never trusted
-    nets = trusted if isinstance(trusted, tuple) else tuple(trusted)
     # The peer is one of a handful of proxies (or a client connecting directly): its parse and
     # trust check are cached; forwarded hops are mostly distinct clients and are not.
-    peer_info = _peer_info(peer, nets)
+    # (Only an immutable tuple of networks, as in Settings, is cached.)
+    cached = _PEERS.get((peer, id(trusted)))
+    if cached is not None and cached[0] is trusted:
+        peer_info = cached[1]
+    else:
+        peer_info = _peer_info(peer, trusted)
+        if isinstance(trusted, tuple):
+            if len(_PEERS) >= _PEERS_MAX:
+                _PEERS.clear()
+            _PEERS[(peer, id(trusted))] = (trusted, peer_info)
     if peer_info is None:
         return peer
     peer_text, peer_trusted = peer_info
@@ -79,20 +86,26 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPN
             hop_addr = ipaddress.ip_address(hop)
         except ValueError:
             break  # a malformed hop: stop believing the header here
-        client = str(hop_addr)
-        if not _is_trusted(hop_addr, nets):
+        # A valid IPv4 text is already canonical (no leading zeros, four decimal octets).
+        client = hop if hop_addr.version == 4 else str(hop_addr)
+        if not _is_trusted(hop_addr, trusted):
             break
     return client
 
 
-@functools.lru_cache(maxsize=256)
-def _peer_info(peer: str, nets: tuple[IPNetwork, ...]) -> tuple[str, bool] | None:
+# (peer text, id of the trusted networks) -> (those networks, _peer_info); the networks are
+# kept so that a recycled id() cannot match.
+_PEERS: dict[tuple[str, int], tuple[Sequence[IPNetwork], tuple[str, bool] | None]] = {}
+_PEERS_MAX = 1024
+
+
+def _peer_info(peer: str, trusted: Sequence[IPNetwork]) -> tuple[str, bool] | None:
     """(canonical text, is a trusted proxy) of a peer address; None when it is not an IP."""
     try:
         addr = ipaddress.ip_address(peer)
     except ValueError:
         return None
-    return str(addr), _is_trusted(addr, nets)
+    return str(addr), _is_trusted(addr, trusted)
 
 
 def _is_trusted(
