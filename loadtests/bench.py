@@ -244,11 +244,17 @@ class Server:
                 self.proc.wait()
 
 
-def start_server(name: str, cmd: list[str], env: dict[str, str], port: int, probe: str) -> Server:
+def start_server(
+    name: str, cmd: list[str], env: dict[str, str], port: int, probe: str, cwd: Path | None = None
+) -> Server:
+    """Start ``cmd``; with ``cwd`` the server imports the code of that source tree."""
     log_path = Path(env["SCANGUARD_VAR_DIR"]) / f"{name}.log"
+    proc_env = {**os.environ, **env}
+    if cwd is not None:
+        proc_env["PYTHONPATH"] = str(cwd)
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            cmd, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT
+            cmd, env=proc_env, stdout=log_file, stderr=subprocess.STDOUT, cwd=cwd
         )
     server = Server(name, proc, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 30
@@ -393,6 +399,42 @@ def measure(
     return Measured(name, runs, problems)
 
 
+def measure_ab(
+    args: argparse.Namespace,
+    name: str,
+    base_url: str,
+    url: str,
+    base_slices: list[Path],
+    slices: list[Path],
+    *,
+    reuse_ok: bool,
+) -> tuple[Measured, Measured]:
+    """``--ab-tree``: warm up both gateways, then alternate measured runs base, new, base, ...
+
+    Interleaving keeps slow drifts of a noisy machine out of the comparison."""
+    _log(f"{name}: A/B warm-up {args.warmup:g} s each")
+    problems: list[str] = []
+    for tag, u, first in (("base", base_url, base_slices[0]), ("new", url, slices[0])):
+        warm = run_wrk(args, u, first, args.warmup)
+        if sum(int(v) for k, v in warm.items() if k.startswith("errors_")):
+            problems.append(f"{name} ({tag}): failed requests during the warm-up")
+        if warm["wraps"] and not reuse_ok:
+            problems.append(f"{name} ({tag}): warm-up ran out of codes")
+    runs: dict[str, list[dict[str, Any]]] = {"base": [], "new": []}
+    for i in range(1, len(slices)):
+        for tag, u, lines in (("base", base_url, base_slices[i]), ("new", url, slices[i])):
+            run = run_wrk(args, u, lines, args.duration)
+            rps = run["requests"] / (run["duration_us"] / 1e6)
+            _log(
+                f"{name} ({tag}): run {i}: {rps:,.0f} req/s, p50 {run['p50_us'] / 1000:.2f} ms, "
+                f"p99 {run['p99_us'] / 1000:.2f} ms, status errors {run['errors_status']}"
+            )
+            if run["wraps"] and not reuse_ok:
+                problems.append(f"{name} ({tag}): run {i} ran out of codes")
+            runs[tag].append(run)
+    return Measured(f"{name}_base", runs["base"], problems), Measured(name, runs["new"], [])
+
+
 def start_profiler(
     out_dir: Path, name: str, server: Server, duration: float
 ) -> subprocess.Popen[bytes]:
@@ -455,6 +497,7 @@ def run(args: argparse.Namespace) -> int:
         print(WRK_MISSING, file=sys.stderr)
         return 2
     parts = 1 + args.repeats
+    genuine_parts = parts * (2 if args.ab_tree else 1)
     per_run = args.codes_per_run
     tmp = Path(tempfile.mkdtemp(prefix="scanguard-bench-"))
     results: dict[str, Any] = {}
@@ -469,7 +512,7 @@ def run(args: argparse.Namespace) -> int:
             products = 4
             plan = SeedPlan(
                 products=products,
-                codes=per_run * parts // products + 2_000,
+                codes=per_run * genuine_parts // products + 2_000,
                 repeat=500,
                 void=50,
                 inactive=200,
@@ -492,10 +535,11 @@ def run(args: argparse.Namespace) -> int:
                     for i, (g, c) in enumerate(pairs)
                 ]
 
-            genuine_files = [
+            genuine_all = [
                 write_lines(tmp / f"genuine-{i}.tsv", lines_for(part, "dev"))
-                for i, part in enumerate(_slices(fresh, parts))
+                for i, part in enumerate(_slices(fresh, genuine_parts))
             ]
+            genuine_files, genuine_base_files = genuine_all[:parts], genuine_all[parts:]
             repeat_lines = lines_for(codes["repeat"][3:] * 20, "rdev")
             repeat_file = write_lines(tmp / "repeat.tsv", repeat_lines)
             forged_file = write_lines(tmp / "forged.tsv", lines_for(codes["forged"][3:], "fdev"))
@@ -536,6 +580,17 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 bare.stop()
             # ---- 2, 3, 4: the gateway --------------------------------------------------------
+            base_gw: Server | None = None
+            if args.ab_tree:
+                base_port = _free_port()
+                base_gw = start_server(
+                    "gateway_base",
+                    uvicorn_command("admin_api.asgi:app", base_port, args.workers),
+                    env,
+                    base_port,
+                    "/health",
+                    cwd=args.ab_tree,
+                )
             gateway = start_server(
                 "gateway",
                 uvicorn_command("admin_api.asgi:app", gw_port, args.workers),
@@ -554,10 +609,21 @@ def run(args: argparse.Namespace) -> int:
                 gtin, code = check["repeat"][0]
                 if (err := check_verdict(url, gtin, code, EXPECTED["repeat"])) is not None:
                     problems.append(f"check repeat: {err}")
-                if "genuine" in args.scenarios:
+                if "genuine" in args.scenarios and base_gw is not None:
+                    results["genuine_base"], results["genuine"] = measure_ab(
+                        args,
+                        "genuine",
+                        base_gw.base_url,
+                        url,
+                        genuine_base_files,
+                        genuine_files,
+                        reuse_ok=False,
+                    )
+                elif "genuine" in args.scenarios:
                     results["genuine"] = measure(
                         args, "genuine", url, genuine_files, reuse_ok=False, server=gateway
                     )
+                if "genuine" in args.scenarios:
                     # A code scanned during the warm-up must now be a repeat (not the first
                     # line: wrk calls request() once before connecting, and drops it).
                     gtin, code = fresh[5]
@@ -566,14 +632,35 @@ def run(args: argparse.Namespace) -> int:
                     gtin, code = check["fresh"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["genuine"])) is not None:
                         problems.append(f"check fresh after genuine: {err}")
-                if "repeat" in args.scenarios:
+                if "repeat" in args.scenarios and base_gw is not None:
+                    results["repeat_base"], results["repeat"] = measure_ab(
+                        args,
+                        "repeat",
+                        base_gw.base_url,
+                        url,
+                        [repeat_file] * parts,
+                        [repeat_file] * parts,
+                        reuse_ok=True,
+                    )
+                elif "repeat" in args.scenarios:
                     results["repeat"] = measure(
                         args, "repeat", url, [repeat_file] * parts, reuse_ok=True, server=gateway
                     )
-                if "forged" in args.scenarios:
+                if "forged" in args.scenarios and base_gw is not None:
+                    results["forged_base"], results["forged"] = measure_ab(
+                        args,
+                        "forged",
+                        base_gw.base_url,
+                        url,
+                        [forged_file] * parts,
+                        [forged_file] * parts,
+                        reuse_ok=True,
+                    )
+                elif "forged" in args.scenarios:
                     results["forged"] = measure(
                         args, "forged", url, [forged_file] * parts, reuse_ok=True, server=gateway
                     )
+                if "forged" in args.scenarios:
                     gtin, code = check["forged"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
                         problems.append(f"check forged after run: {err}")
@@ -583,6 +670,8 @@ def run(args: argparse.Namespace) -> int:
                 rss_kib = gateway.peak_rss_kib()
             finally:
                 gateway.stop()
+                if base_gw is not None:
+                    base_gw.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report(args, results, problems, rss_kib)
@@ -612,6 +701,9 @@ def report(
     figures["ratio_genuine_to_bare_redis"] = ratio("genuine", "bare_redis")
     figures["ratio_repeat_to_bare_redis"] = ratio("repeat", "bare_redis")
     figures["ratio_forged_to_hello"] = ratio("forged", "hello")
+    for name in ("genuine", "repeat", "forged"):  # --ab-tree: this tree vs the base tree
+        if f"{name}_base" in results:
+            figures[f"ab_{name}_new_to_base"] = ratio(name, f"{name}_base")
     figures["gateway_peak_rss_mib"] = round(max(rss_kib.values(), default=0) / 1024, 1)
     figures["gateway_peak_rss_total_mib"] = round(sum(rss_kib.values()) / 1024, 1)
     goals = {
@@ -642,6 +734,7 @@ def report(
             "duration_s": args.duration,
             "repeats": args.repeats,
             "flush_interval_s": args.flush_interval,
+            "ab_tree": str(args.ab_tree) if args.ab_tree else None,
         },
         "figures": figures,
         "goals": goals,
@@ -693,6 +786,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="DIR",
         help="profile the gateway (py-spy raw stacks) during the first measured run of each",
+    )
+    parser.add_argument(
+        "--ab-tree",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also measure each gateway scenario on the source tree DIR (e.g. `git worktree add "
+        "DIR HEAD` before a change), just before this tree's run: NAME_base figures and "
+        "ab_NAME_new_to_base ratios from the same session",
     )
     args = parser.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
