@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import func
+from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from anticounterfeit.metadata import products_by_gtin
 from gateway.models import CounterfeitAttempt
-from kernel.db import utcnow
 from kernel.errors import RateLimited
 
 __all__ = ["CounterfeitRecorder"]
@@ -32,8 +32,12 @@ log = structlog.get_logger("gateway.counterfeits")
 @dataclass(slots=True)
 class _Tally:
     count: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: float  # POSIX timestamps: no datetime per forged scan, converted at the flush
+    last_seen: float
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
 
 
 class CounterfeitRecorder:
@@ -47,14 +51,15 @@ class CounterfeitRecorder:
         self.session_factory = session_factory
         self.per_ip_per_minute = per_ip_per_minute
         self.flush_interval_s = flush_interval_s
-        self._tallies: dict[tuple[datetime, str, str, str], _Tally] = {}
+        self._tallies: dict[tuple[int, str, str, str], _Tally] = {}  # (hour, gtin, ip, reason)
         self._windows: dict[str, tuple[int, int]] = {}  # ip -> (minute, count)
         self._task: asyncio.Task[None] | None = None
         self.recorded = 0
 
     def check_and_record(self, gtin: str, ip: str, reason: str) -> None:
         """Count one forged scan; raise RateLimited past the per-IP limit. No I/O."""
-        minute = int(time.time() // 60)
+        now = time.time()
+        minute = int(now // 60)
         window, seen = self._windows.get(ip, (minute, 0))
         if window != minute:
             window, seen = minute, 0
@@ -63,11 +68,9 @@ class CounterfeitRecorder:
         if seen > self.per_ip_per_minute:
             raise RateLimited(
                 "too many scans from this address; try again later",
-                retry_after=60 - int(time.time() % 60),
+                retry_after=60 - int(now % 60),
             )
-        now = utcnow()
-        bucket = now.replace(minute=0, second=0, microsecond=0)
-        key = (bucket, gtin, ip, reason)
+        key = (int(now // 3600), gtin, ip, reason)
         tally = self._tallies.get(key)
         if tally is None:
             self._tallies[key] = _Tally(1, now, now)
@@ -104,35 +107,26 @@ class CounterfeitRecorder:
         try:
             async with self.session_factory() as session, session.begin():
                 owners = await products_by_gtin(session, {k[1] for k in tallies})
-                dialect = session.bind.dialect.name if session.bind else "postgresql"
-                ins_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                for (bucket, gtin, ip, reason), tally in tallies.items():
+                rows = []
+                for (hour, gtin, ip, reason), tally in tallies.items():
                     brand_id, product_id = owners.get(gtin, (None, None))
-                    stmt = ins_fn(CounterfeitAttempt).values(
-                        bucket_start=bucket,
-                        gtin=gtin,
-                        ip=ip,
-                        reason=reason,
-                        brand_id=brand_id,
-                        product_id=product_id,
-                        count=tally.count,
-                        first_seen=tally.first_seen,
-                        last_seen=tally.last_seen,
+                    rows.append(
+                        {
+                            "bucket_start": _utc(hour * 3600),
+                            "gtin": gtin,
+                            "ip": ip,
+                            "reason": reason,
+                            "brand_id": brand_id,
+                            "product_id": product_id,
+                            "count": tally.count,
+                            "first_seen": _utc(tally.first_seen),
+                            "last_seen": _utc(tally.last_seen),
+                        }
                     )
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["bucket_start", "gtin", "ip", "reason"],
-                        set_={
-                            "count": CounterfeitAttempt.count + stmt.excluded.count,
-                            "last_seen": func.max(
-                                stmt.excluded.last_seen, CounterfeitAttempt.last_seen
-                            )
-                            if dialect == "sqlite"
-                            else func.greatest(
-                                stmt.excluded.last_seen, CounterfeitAttempt.last_seen
-                            ),
-                        },
-                    )
-                    await session.execute(stmt)
+                dialect = session.bind.dialect.name if session.bind else "postgresql"
+                # One statement for all rows (executemany), not one built and compiled per row.
+                conn = await session.connection()
+                await conn.execute(_upsert(dialect), rows)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("gateway.counterfeits.flush_failed", error=str(exc), pending=len(tallies))
             for key, tally in tallies.items():  # keep them for the next flush
@@ -140,3 +134,17 @@ class CounterfeitRecorder:
                 kept.count += tally.count
             return
         log.debug("gateway.counterfeits.flushed", buckets=len(tallies))
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT .. ON CONFLICT (bucket, gtin, ip, reason) DO UPDATE adding the count."""
+    table = cast(Table, CounterfeitAttempt.__table__)
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    latest = func.max if dialect == "sqlite" else func.greatest
+    return ins.on_conflict_do_update(
+        index_elements=["bucket_start", "gtin", "ip", "reason"],
+        set_={
+            "count": table.c.count + ins.excluded.count,
+            "last_seen": latest(ins.excluded.last_seen, table.c.last_seen),
+        },
+    )
