@@ -10,14 +10,15 @@ decides which scan of a code is the genuine first one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -151,7 +152,8 @@ class ScanLogWriter:
                     rec = pending.record
                     if rec.claims_first and rec.code_id not in winners.get(rec.scan_uid, ()):
                         rec.verdict = "already_scanned"
-                await session.execute(insert(Scan), [p.record.row() for p in batch])
+                conn = await session.connection()
+                await conn.execute(_SCAN_INSERT, [p.record.row() for p in batch])
         except (SQLAlchemyError, OSError) as exc:
             log.error("gateway.scanlog.flush_failed", error=str(exc), batch=len(batch))
             for pending in batch:
@@ -173,7 +175,13 @@ class ScanLogWriter:
 async def _claim_first_scans(
     session: AsyncSession, records: Sequence[ScanRecord]
 ) -> dict[uuid.UUID, set[int]]:
-    """Insert first-scan rows; return {scan_uid: {code_id}} for the claims that won."""
+    """Insert first-scan rows; return {scan_uid: {code_id}} for the claims that won.
+
+    One statement: INSERT .. ON CONFLICT DO NOTHING RETURNING gives exactly the rows this
+    transaction inserted (SQLAlchemy's "insertmanyvalues" turns the parameter list into
+    multi-row VALUES on PostgreSQL and SQLite). Rows go in code order, so two overlapping
+    batches lock the same codes in the same order and cannot deadlock.
+    """
     claims: dict[int, ScanRecord] = {}
     for rec in records:
         if rec.claims_first and rec.code_id not in claims:  # earliest in the batch wins
@@ -191,20 +199,24 @@ async def _claim_first_scans(
             "region": rec.region,
             "city": rec.city,
         }
-        for rec in claims.values()
+        for _, rec in sorted(claims.items())
     ]
     dialect = session.bind.dialect.name if session.bind else "postgresql"
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CodeFirstScan)
-    await session.execute(ins.on_conflict_do_nothing(index_elements=["code_id"]), rows)
-    # Which claims are now the recorded first scan? (RETURNING with executemany is not portable.)
-    won = (
-        await session.execute(
-            select(CodeFirstScan.code_id, CodeFirstScan.scan_uid).where(
-                CodeFirstScan.code_id.in_(list(claims))
-            )
-        )
-    ).all()
+    conn = await session.connection()
+    won = (await conn.execute(_claim_statement(dialect), rows)).all()
     result: dict[uuid.UUID, set[int]] = {}
     for code_id, scan_uid in won:
         result.setdefault(scan_uid, set()).add(code_id)
     return result
+
+
+_SCAN_INSERT = cast(Table, Scan.__table__).insert()
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    table = cast(Table, CodeFirstScan.__table__)
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return ins.on_conflict_do_nothing(index_elements=["code_id"]).returning(
+        table.c.code_id, table.c.scan_uid
+    )
