@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 
 import admin_api.routes
 import anticounterfeit.routes
+import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
 from anticounterfeit.codes import Keyring
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Litestar:
             *gateway.admin_routes.ROUTES,
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
+            *channel_control.routes.ROUTES,
         ],
         lifespan=[lifespan],
         dependencies={

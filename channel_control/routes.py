@@ -1,0 +1,133 @@
+"""Channel-control admin API: the brand's distributors and their territories.
+
+Scoped like every brand route (``catalogue_routes.scoped_dependencies``): brand admins
+write, brand viewers read, another brand's distributor is a 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from anticounterfeit.catalogue_routes import (
+    SECURITY,
+    ActingBrand,
+    Caller,
+    Db,
+    scoped_dependencies,
+)
+from channel_control import services
+from channel_control.schemas import (
+    DistributorCreate,
+    DistributorOut,
+    DistributorUpdate,
+    contact_of,
+    to_territory,
+)
+from kernel.auth import Role
+from kernel.http import Page
+
+__all__ = ["ROUTES", "DistributorController"]
+
+WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
+READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
+Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
+
+
+class DistributorController(Controller):
+    path = "/v1/admin/distributors"
+    tags = ("channel",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_distributor(
+        self,
+        data: JSONBody[DistributorCreate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> DistributorOut:
+        """Add a distributor (national, regional or retailer) with its territory."""
+        principal.require_role(*WRITERS)
+        distributor = await services.create_distributor(
+            db,
+            principal,
+            acting_brand,
+            code=data.code,
+            name=data.name,
+            level=data.level,
+            parent_id=data.parent_id,
+            contact=contact_of(data.contact),
+            territory=to_territory(data.territory),
+        )
+        return DistributorOut.of(distributor)
+
+    @get("/")
+    async def list_distributors(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        level: FromQuery[Literal["national", "regional", "retailer"] | None] = None,
+        parent_id: FromQuery[uuid.UUID | None] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="code or name contains")
+        ] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[DistributorOut]:
+        """List the brand's distributors by code; filter by level, parent or text."""
+        principal.require_role(*READERS)
+        rows, total = await services.list_distributors(
+            db, acting_brand, level=level, parent_id=parent_id, q=q, limit=limit, offset=offset
+        )
+        return Page(
+            items=[DistributorOut.of(d) for d in rows], total=total, limit=limit, offset=offset
+        )
+
+    @get("/{distributor_id:uuid}")
+    async def get_distributor(
+        self,
+        distributor_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> DistributorOut:
+        """One of the brand's distributors."""
+        principal.require_role(*READERS)
+        return DistributorOut.of(await services.get_distributor(db, acting_brand, distributor_id))
+
+    @patch("/{distributor_id:uuid}")
+    async def update_distributor(
+        self,
+        distributor_id: FromPath[uuid.UUID],
+        data: JSONBody[DistributorUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> DistributorOut:
+        """Change a distributor; ``active: false`` deactivates it (its credentials stop)."""
+        principal.require_role(*WRITERS)
+        changes: dict[str, Any] = {
+            name: value
+            for name in data.__struct_fields__
+            if (value := getattr(data, name)) is not msgspec.UNSET
+        }
+        if "territory" in changes:
+            changes["territory"] = to_territory(changes["territory"])
+        if "contact" in changes:
+            changes["contact"] = contact_of(changes["contact"])
+        distributor = await services.update_distributor(
+            db, principal, acting_brand, distributor_id, changes
+        )
+        return DistributorOut.of(distributor)
+
+
+ROUTES: list[Any] = [DistributorController]
