@@ -583,10 +583,11 @@ def run(args: argparse.Namespace) -> int:
             base_gw: Server | None = None
             if args.ab_tree:
                 base_port = _free_port()
+                base_env = dict(kv.split("=", 1) for kv in args.base_env)
                 base_gw = start_server(
                     "gateway_base",
                     uvicorn_command("admin_api.asgi:app", base_port, args.workers),
-                    env,
+                    {**env, **base_env},
                     base_port,
                     "/health",
                     cwd=args.ab_tree,
@@ -735,6 +736,7 @@ def report(
             "repeats": args.repeats,
             "flush_interval_s": args.flush_interval,
             "ab_tree": str(args.ab_tree) if args.ab_tree else None,
+            "base_env": args.base_env,
         },
         "figures": figures,
         "goals": goals,
@@ -795,6 +797,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure each gateway scenario on the source tree DIR (e.g. `git worktree add "
         "DIR HEAD` before a change), just before this tree's run: NAME_base figures and "
         "ab_NAME_new_to_base ratios from the same session",
+    )
+    parser.add_argument(
+        "--base-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --ab-tree: environment for the base gateway only (repeatable), e.g. to "
+        "compare settings on one tree: --ab-tree . --base-env "
+        "SCANGUARD_SCANLOG_FLUSH_INTERVAL_S=0.005",
     )
     args = parser.parse_args(argv)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
