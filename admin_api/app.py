@@ -35,6 +35,7 @@ from kernel.settings import Settings
 __all__ = ["create_app"]
 
 TEMPLATE_DIR = Path(gateway.routes.__file__).parent / "templates"
+SCAN_API_PATH_PATTERN = "^/v1/scans$"
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -78,7 +79,13 @@ def create_app(settings: Settings) -> Litestar:
         },
         exception_handlers=exception_handlers,
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=2048),
+        # POST /v1/scans answers are small JSON (under minimum_size unless a product description
+        # nears its 2,000-character limit; such answers now go uncompressed) on the hottest
+        # route: skip the middleware there, which otherwise builds a gzip compressor per request
+        # for every client sending Accept-Encoding: gzip only to discard it.
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=2048, exclude=SCAN_API_PATH_PATTERN
+        ),
         openapi_config=OpenAPIConfig(
             title="scanguard",
             version="0.1.0",
