@@ -65,17 +65,26 @@ async def create_user(
     password: str,
     role: str,
     brand_id: uuid.UUID | None,
+    allow_distributor: bool = False,
 ) -> User:
     """Create an account. ``actor=None`` is the operator's CLI (any role allowed).
 
     Brand admins create users of their own brand only (``brand_id`` omitted or their own),
-    with role ``brand_admin`` or ``brand_viewer``.
+    with role ``brand_admin`` or ``brand_viewer``. A ``distributor`` account is only made by
+    channel_control (``allow_distributor``), which links it to its distributor in the same
+    unit of work: without that link it could do nothing.
     """
     if role not in {r.value for r in Role}:
         raise InvalidInput(f"unknown role {role!r}", code="invalid_role", field="role")
+    if role == Role.DISTRIBUTOR and not allow_distributor:
+        raise InvalidInput(
+            "distributor accounts are created under their distributor",
+            code="role_not_allowed",
+            field="role",
+        )
     if actor is not None and not actor.is_platform_admin:
         actor.require_role(Role.BRAND_ADMIN)
-        if role not in BRAND_ROLES:
+        if role not in BRAND_ROLES and role != Role.DISTRIBUTOR:
             raise Forbidden(
                 "brand admins may grant brand_admin or brand_viewer only",
                 code="role_not_allowed",

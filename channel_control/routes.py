@@ -1,4 +1,5 @@
-"""Channel-control admin API: the brand's distributors and their territories.
+"""Channel-control API: the brand's distributors and their territories; ``ROUTES`` also
+carries the distributor identity routes (``distributor_routes``).
 
 Scoped like every brand route (``catalogue_routes.scoped_dependencies``): brand admins
 write, brand viewers read, another brand's distributor is a 404.
@@ -21,6 +22,7 @@ from anticounterfeit.catalogue_routes import (
     scoped_dependencies,
 )
 from channel_control import services
+from channel_control.distributor_routes import ROUTES as DISTRIBUTOR_IDENTITY_ROUTES
 from channel_control.schemas import (
     DistributorCreate,
     DistributorOut,
@@ -130,4 +132,4 @@ class DistributorController(Controller):
         return DistributorOut.of(distributor)
 
 
-ROUTES: list[Any] = [DistributorController]
+ROUTES: list[Any] = [DistributorController, *DISTRIBUTOR_IDENTITY_ROUTES]

@@ -45,6 +45,7 @@ class Role(enum.StrEnum):
     PLATFORM_ADMIN = "platform_admin"
     BRAND_ADMIN = "brand_admin"
     BRAND_VIEWER = "brand_viewer"
+    DISTRIBUTOR = "distributor"  # a distributor's staff: only the distributor API
 
 
 class TokenPurpose(enum.StrEnum):

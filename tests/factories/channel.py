@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from litestar import Litestar
 
 from anticounterfeit.models import Brand
-from channel_control import services
+from channel_control import credentials, services
 from channel_control.models import Distributor
 from channel_control.territory import Territory
 from kernel.db import session_scope
+from tests.factories.tenancy import DEFAULT_PASSWORD
 
-__all__ = ["make_distributor"]
+__all__ = ["distributor_login", "make_api_key", "make_distributor", "make_distributor_user"]
 
 
 async def make_distributor(
@@ -41,3 +43,40 @@ async def make_distributor(
             contact=contact or {},
             territory=Territory(regions=frozenset(regions)),
         )
+
+
+async def make_distributor_user(
+    app: Litestar, distributor: Distributor, *, password: str = DEFAULT_PASSWORD
+) -> str:
+    """A committed staff account bound to ``distributor``; returns its username."""
+    username = f"dist-{uuid.uuid4().hex[:10]}"
+    async with session_scope(app.state.session_factory) as session:
+        await credentials.create_distributor_user(
+            session,
+            None,
+            distributor.brand_id,
+            distributor.id,
+            username=username,
+            password=password,
+        )
+    return username
+
+
+async def make_api_key(app: Litestar, distributor: Distributor, name: str = "scanner") -> str:
+    """A committed API key of ``distributor``; returns the secret."""
+    async with session_scope(app.state.session_factory) as session:
+        created = await credentials.create_api_key(
+            session, None, distributor.brand_id, distributor.id, name=name
+        )
+    return created.secret
+
+
+async def distributor_login(
+    client: httpx.AsyncClient, username: str, password: str = DEFAULT_PASSWORD
+) -> dict[str, str]:
+    """Log a distributor's staff member in; return the ``Authorization`` header."""
+    response = await client.post(
+        "/v1/distributor/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
