@@ -162,11 +162,12 @@ async def login(
     distributor all get the same ``invalid_credentials`` answer.
     """
     try:
-        issued = await admin_auth.login(session, settings, username, password)
+        user = await admin_auth.authenticate(
+            session, username, password, roles=frozenset({Role.DISTRIBUTOR})
+        )
     except AuthenticationFailed as exc:
         raise _unauthenticated() from exc
-    user = issued.user  # (the admin token ``login`` also minted is dropped unused)
-    if user.role != Role.DISTRIBUTOR or user.brand_id is None:
+    if user.brand_id is None:
         raise _unauthenticated()
     link = await session.get(DistributorUser, user.id)
     if (

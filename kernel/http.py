@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.auth import Principal, TokenPurpose, decode_token
+from kernel.auth import Principal, Role, TokenPurpose, decode_token
 from kernel.errors import AuthenticationFailed, DomainError, RateLimited
 from kernel.settings import Settings
 
@@ -291,6 +291,9 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
             raise
 
 
+ADMIN_TOKEN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.BRAND_ADMIN, Role.BRAND_VIEWER})
+
+
 def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The verified admin principal from ``Authorization: Bearer <jwt>``."""
     header = request.headers.get("authorization", "")
@@ -299,6 +302,8 @@ def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         raise AuthenticationFailed("missing bearer token", code="missing_token")
     settings: Settings = request.app.state.settings
     claims = decode_token(settings.jwt_secret, token.strip(), purpose=TokenPurpose.ADMIN)
+    if claims.get("role") not in ADMIN_TOKEN_ROLES:
+        raise AuthenticationFailed("not an admin token", code="invalid_token")
     try:
         brand = claims.get("brand")
         return Principal(

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
 from channel_control.models import DistributorApiKey
+from kernel.auth import TokenPurpose, encode_token
 from tests.factories.channel import (
     distributor_login,
     make_api_key,
     make_distributor,
     make_distributor_user,
 )
-from tests.factories.tenancy import DEFAULT_PASSWORD, brand_admin, brand_viewer
+from tests.factories.tenancy import DEFAULT_PASSWORD, brand_admin, brand_viewer, make_brand
 
 ADMIN = "/v1/admin/distributors"
 
@@ -204,3 +207,32 @@ async def test_generic_user_api_cannot_make_unbound_distributor_accounts(
         headers=headers,
     )
     assert response.status_code in (400, 422)
+
+
+async def test_distributor_accounts_cannot_log_in_to_the_admin_api(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    brand = await make_brand(app)
+    distributor = await make_distributor(app, brand)
+    username = await make_distributor_user(app, distributor)
+    response = await client.post(
+        "/v1/admin/auth/login", json={"username": username, "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+
+
+async def test_admin_api_refuses_an_admin_audience_token_with_a_distributor_role(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    brand = await make_brand(app)
+    token = encode_token(
+        app.state.settings.jwt_secret,
+        subject=str(uuid.uuid4()),
+        purpose=TokenPurpose.ADMIN,
+        ttl_s=60,
+        claims={"role": "distributor", "brand": str(brand.id), "username": "x"},
+    )
+    response = await client.get("/v1/admin/rolls", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
