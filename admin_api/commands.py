@@ -11,10 +11,10 @@ import sys
 import click
 
 from admin_api import users
+from admin_api.auth import ADMIN_ROLES
 from admin_api.models import User
 from anticounterfeit import catalogue
 from anticounterfeit.models import Brand
-from kernel.auth import Role
 from kernel.db import session_scope
 from kernel.errors import DomainError
 from kernel.runtime import Runtime, run_job
@@ -50,7 +50,7 @@ def admin_group() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice([r.value for r in Role]),
+    type=click.Choice(sorted(str(role) for role in ADMIN_ROLES)),
     help="platform_admin has no brand; the other roles need --brand.",
 )
 @click.option("--brand", "brand_slug", default=None, help="Brand slug (brand roles).")
