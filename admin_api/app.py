@@ -24,6 +24,7 @@ import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
+from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
 from gateway.service import ScanService
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> Litestar:
             keyring=keyring,
             metadata=metadata,
             scans=scans,
+            principal_guard=active_user_guard(runtime.session_factory),
         )
         await metadata.start()
         await scans.start()

@@ -58,7 +58,7 @@ class AuthController(Controller):
     @get(
         "/me",
         security=SECURITY,
-        dependencies={"principal": Provide(provide_principal, sync_to_thread=False)},
+        dependencies={"principal": Provide(provide_principal)},
     )
     async def me(self, principal: Caller) -> PrincipalOut:
         """The caller, as read from the verified token."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_api.models import User
 from admin_api.schemas import MIN_PASSWORD_LENGTH
@@ -21,9 +22,10 @@ from anticounterfeit.catalogue import get_brand
 from kernel.audit import AuditEntry, record_audit
 from kernel.auth import Principal, Role, hash_password
 from kernel.db import utcnow
-from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from kernel.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = [
+    "active_user_guard",
     "check_password_policy",
     "create_user",
     "disable_user",
@@ -211,3 +213,23 @@ async def list_audit(
         query = query.where(AuditEntry.target_type == target_type)
     result: tuple[list[AuditEntry], int] = await _page(session, query, limit, offset)
     return result
+
+
+def active_user_guard(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Callable[[Principal], Awaitable[None]]:
+    """A principal guard refusing tokens of users disabled (or deleted) since they logged in.
+
+    One primary-key lookup per admin request: tokens live 15 minutes, a disabled account
+    must stop at once.
+    """
+
+    async def guard(principal: Principal) -> None:
+        async with session_factory() as session:
+            row = (
+                await session.execute(select(User.disabled_at).where(User.id == principal.subject))
+            ).one_or_none()
+        if row is None or row[0] is not None:
+            raise AuthenticationFailed("this account is disabled", code="account_disabled")
+
+    return guard

@@ -137,7 +137,7 @@ async def provide_brand_scope(
 def scoped_dependencies() -> dict[str, Provide]:
     """``principal``, ``acting_brand`` and ``brand_scope`` for a controller or router."""
     return {
-        "principal": Provide(provide_principal, sync_to_thread=False),
+        "principal": Provide(provide_principal),
         "acting_brand": Provide(provide_acting_brand),
         "brand_scope": Provide(provide_brand_scope),
     }

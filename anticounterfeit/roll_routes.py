@@ -45,7 +45,7 @@ WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_r
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 TAGS = ["codes"]
 DEPENDENCIES = {
-    "principal": Provide(provide_principal, sync_to_thread=False),
+    "principal": Provide(provide_principal),
     "acting_brand": Provide(provide_acting_brand),
 }
 

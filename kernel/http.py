@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -294,8 +294,23 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
 ADMIN_TOKEN_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.BRAND_ADMIN, Role.BRAND_VIEWER})
 
 
-def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """The verified admin principal from ``Authorization: Bearer <jwt>``."""
+PrincipalGuard = Callable[[Principal], Awaitable[None]]
+
+
+async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The verified admin principal from ``Authorization: Bearer <jwt>``.
+
+    After the token checks out, ``app.state.principal_guard`` (set by the composition root)
+    may still refuse it, e.g. because the account was disabled after the token was issued.
+    """
+    principal = _principal_from_token(request)
+    guard: PrincipalGuard | None = getattr(request.app.state, "principal_guard", None)
+    if guard is not None:
+        await guard(principal)
+    return principal
+
+
+def _principal_from_token(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

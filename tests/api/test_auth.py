@@ -238,3 +238,17 @@ async def test_audit_lists_the_acting_brands_writes(
         )
     ).json()
     assert scoped["total"] == 1
+
+
+async def test_a_disabled_users_token_stops_working_at_once(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    brand, admin = await brand_admin(app, client)
+    victim = await make_user(app, role="brand_viewer", brand=brand)
+    token = await login(client, victim.username, DEFAULT_PASSWORD)
+    assert (await client.get("/v1/admin/auth/me", headers=token)).status_code == 200
+    disabled = await client.post(f"{USERS}/{victim.id}/disable", headers=admin)
+    assert disabled.status_code == 200
+    refused = await client.get("/v1/admin/products", headers=token)
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "account_disabled"

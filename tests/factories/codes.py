@@ -8,7 +8,6 @@ admin tokens with the app's JWT secret.
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +21,7 @@ from anticounterfeit.gtin import gtin_check_digit
 from anticounterfeit.models import Batch, Brand, BrandCodeKey, CodeRoll, Product
 from kernel.auth import Role, TokenPurpose, encode_token
 from kernel.settings import Settings
+from tests.factories.tenancy import make_user
 
 __all__ = [
     "BrandSetup",
@@ -92,19 +92,17 @@ def random_gtin14() -> str:
 # ---------------------------------------------------------------------------------------------
 # Minimal tenancy stand-ins
 # ---------------------------------------------------------------------------------------------
-def token_headers(app: Litestar, *, role: str, brand_id: uuid.UUID | None) -> dict[str, str]:
-    """Authorization header of a freshly minted admin token."""
+async def token_headers(app: Litestar, *, role: str, brand: Brand) -> dict[str, str]:
+    """Authorization header of an admin token for a new, real user (minted, no login call:
+    the admin API refuses tokens of users that do not exist or are disabled)."""
     settings: Settings = app.state.settings
+    user = await make_user(app, role=role, brand=brand)
     token = encode_token(
         settings.jwt_secret,
-        subject=str(uuid.uuid4()),
+        subject=str(user.id),
         purpose=TokenPurpose.ADMIN,
         ttl_s=600,
-        claims={
-            "role": role,
-            "brand": str(brand_id) if brand_id else None,
-            "username": f"{role}-{secrets.token_hex(3)}",
-        },
+        claims={"role": role, "brand": str(brand.id), "username": user.username},
     )
     return {"Authorization": f"Bearer {token}"}
 
@@ -130,8 +128,8 @@ async def setup_brand(app: Litestar) -> BrandSetup:
         await session.commit()
     return BrandSetup(
         brand,
-        token_headers(app, role=Role.BRAND_ADMIN, brand_id=brand.id),
-        token_headers(app, role=Role.BRAND_VIEWER, brand_id=brand.id),
+        await token_headers(app, role=Role.BRAND_ADMIN, brand=brand),
+        await token_headers(app, role=Role.BRAND_VIEWER, brand=brand),
     )
 
 
