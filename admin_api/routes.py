@@ -28,13 +28,11 @@ from anticounterfeit.catalogue_routes import (
     scoped_dependencies,
 )
 from kernel.auth import Role
-from kernel.http import Page, provide_principal, provide_settings
+from kernel.http import Limit, Offset, Page, provide_principal, provide_settings
 
 __all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
 
 READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
-Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 class AuthController(Controller):

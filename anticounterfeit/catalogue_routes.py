@@ -34,7 +34,7 @@ from anticounterfeit.catalogue_schemas import (
 from anticounterfeit.metadata import CodeMetadataService
 from kernel.auth import Principal, Role
 from kernel.errors import DomainError, NotFound
-from kernel.http import Page, provide_principal, provide_settings
+from kernel.http import Limit, Offset, Page, provide_principal, provide_settings
 
 __all__ = [
     "BRAND_HEADER",
@@ -141,10 +141,6 @@ def scoped_dependencies() -> dict[str, Provide]:
         "acting_brand": Provide(provide_acting_brand),
         "brand_scope": Provide(provide_brand_scope),
     }
-
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
-Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 # ---------------------------------------------------------------------------------------------

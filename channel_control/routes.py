@@ -31,15 +31,12 @@ from channel_control.schemas import (
     to_territory,
 )
 from kernel.auth import Role
-from kernel.http import Page
+from kernel.http import Limit, Offset, Page
 
 __all__ = ["ROUTES", "DistributorController"]
 
 WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
 READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
-Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 class DistributorController(Controller):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.catalogue_routes import scoped_dependencies
@@ -23,12 +23,9 @@ from gateway.monitoring import (
     list_counterfeit_attempts,
 )
 from kernel.errors import NotFound
-from kernel.http import Page
+from kernel.http import Limit, Offset, Page
 
 __all__ = ["ROUTES", "MonitoringController"]
-
-Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Page size")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip")]
 
 
 class MonitoringController(Controller):

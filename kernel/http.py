@@ -10,7 +10,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 import structlog
@@ -18,6 +18,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.auth import Principal, Role, TokenPurpose, decode_token
@@ -26,6 +27,8 @@ from kernel.settings import Settings
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "Limit",
+    "Offset",
     "Page",
     "client_ip",
     "exception_handlers",
@@ -40,6 +43,11 @@ log = structlog.get_logger("kernel.http")
 T = TypeVar("T")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# The pagination parameters every list endpoint takes.
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
+Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
