@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +20,7 @@ from admin_api.schemas import MIN_PASSWORD_LENGTH
 from anticounterfeit.catalogue import get_brand
 from kernel.audit import AuditEntry, record_audit
 from kernel.auth import Principal, Role, hash_password
-from kernel.db import utcnow
+from kernel.db import fetch_page, utcnow
 from kernel.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = [
@@ -35,14 +34,6 @@ __all__ = [
 ]
 
 BRAND_ROLES = frozenset({Role.BRAND_ADMIN.value, Role.BRAND_VIEWER.value})
-
-
-async def _page(session: AsyncSession, query: Select[Any], limit: int, offset: int) -> Any:
-    total = (
-        await session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
-    ).scalar_one()
-    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
-    return list(rows), int(total)
 
 
 def check_password_policy(password: str) -> None:
@@ -164,7 +155,7 @@ async def list_users(
         query = query.where(User.brand_id == scope)
     if role is not None:
         query = query.where(User.role == role)
-    result: tuple[list[User], int] = await _page(session, query, limit, offset)
+    result: tuple[list[User], int] = await fetch_page(session, query, limit=limit, offset=offset)
     return result
 
 
@@ -211,7 +202,9 @@ async def list_audit(
         query = query.where(AuditEntry.action == action)
     if target_type is not None:
         query = query.where(AuditEntry.target_type == target_type)
-    result: tuple[list[AuditEntry], int] = await _page(session, query, limit, offset)
+    result: tuple[list[AuditEntry], int] = await fetch_page(
+        session, query, limit=limit, offset=offset
+    )
     return result
 
 

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,7 @@ from anticounterfeit.models import (
 )
 from kernel.audit import record_audit
 from kernel.auth import Principal
-from kernel.db import utcnow
+from kernel.db import fetch_page, utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -69,14 +69,6 @@ NO_FREE_KEY_HINT = (
 )
 
 
-async def _page(session: AsyncSession, query: Select[Any], limit: int, offset: int) -> Any:
-    total = (
-        await session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
-    ).scalar_one()
-    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
-    return list(rows), int(total)
-
-
 # ---------------------------------------------------------------------------------------------
 # Brands and code keys
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +94,7 @@ async def list_brands(
     query = select(Brand).order_by(Brand.created_at, Brand.id)
     if only is not None:
         query = query.where(Brand.id == only)
-    result: tuple[list[Brand], int] = await _page(session, query, limit, offset)
+    result: tuple[list[Brand], int] = await fetch_page(session, query, limit=limit, offset=offset)
     return result
 
 
@@ -317,8 +309,8 @@ async def list_products(
         query = query.where(func.lower(Product.name).contains(filters.q.lower(), autoescape=True))
     if filters.gtin:
         query = query.where(Product.gtin == normalize_gtin(filters.gtin))
-    result: tuple[list[Product], int] = await _page(
-        session, query.order_by(Product.created_at, Product.id), limit, offset
+    result: tuple[list[Product], int] = await fetch_page(
+        session, query.order_by(Product.created_at, Product.id), limit=limit, offset=offset
     )
     return result
 
@@ -502,8 +494,8 @@ async def list_batches(
         query = query.where(Batch.production_date >= filters.produced_from)
     if filters.produced_to is not None:
         query = query.where(Batch.production_date <= filters.produced_to)
-    result: tuple[list[Batch], int] = await _page(
-        session, query.order_by(Batch.created_at, Batch.id), limit, offset
+    result: tuple[list[Batch], int] = await fetch_page(
+        session, query.order_by(Batch.created_at, Batch.id), limit=limit, offset=offset
     )
     return result
 

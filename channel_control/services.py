@@ -18,7 +18,7 @@ from channel_control.models import Distributor, DistributorLevel
 from channel_control.territory import Territory, territory_to_json
 from kernel.audit import record_audit
 from kernel.auth import Principal
-from kernel.db import utcnow
+from kernel.db import fetch_page, utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
@@ -241,11 +241,7 @@ async def list_distributors(
                 func.lower(Distributor.name).contains(needle, autoescape=True),
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(query.order_by(None).subquery()))
-    ).scalar_one()
-    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
-    return list(rows), int(total)
+    return await fetch_page(session, query, limit=limit, offset=offset)
 
 
 async def is_within(

@@ -11,6 +11,7 @@ from sqlalchemy import Select, desc, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import CodeFirstScan, CounterfeitAttempt, Scan
+from kernel.db import fetch_page
 
 __all__ = [
     "CodeScanHistory",
@@ -116,18 +117,10 @@ async def list_counterfeit_attempts(
         query = query.where(CounterfeitAttempt.ip == ip)
     if since:
         query = query.where(CounterfeitAttempt.bucket_start >= since)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (
-        await session.execute(
-            query.order_by(
-                desc(CounterfeitAttempt.bucket_start),
-                desc(CounterfeitAttempt.count),
-                CounterfeitAttempt.id,
-            )
-            .limit(limit)
-            .offset(offset)
-        )
-    ).scalars()
+    query = query.order_by(
+        desc(CounterfeitAttempt.bucket_start), desc(CounterfeitAttempt.count), CounterfeitAttempt.id
+    )
+    rows, total = await fetch_page(session, query, limit=limit, offset=offset)
     return [
         CounterfeitAttemptOut(
             hour=a.bucket_start,
@@ -140,4 +133,4 @@ async def list_counterfeit_attempts(
             last_seen=a.last_seen,
         )
         for a in rows
-    ], int(total)
+    ], total

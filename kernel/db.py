@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Select, event, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,6 +33,7 @@ __all__ = [
     "UUIDPrimaryKey",
     "create_engine",
     "create_session_factory",
+    "fetch_page",
     "new_uuid",
     "session_scope",
     "utcnow",
@@ -92,6 +93,15 @@ class UUIDPrimaryKey:
     """Mixin: random UUID primary key (unguessable ids across tenants)."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+
+
+async def fetch_page(
+    session: AsyncSession, query: Select[Any], *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """One page of ``query``'s entities and the count of all rows it matches."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
+    return list(rows), int(total or 0)
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
