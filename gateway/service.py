@@ -201,7 +201,7 @@ class ScanService:
 
         stats: ScanStats | None = None
         if active:
-            if hot is not None and hot[0] == 1 and verdict == "genuine":
+            if verdict == "genuine":  # the database confirmed this is the code's first scan
                 stats = ScanStats(1, 1, now, location.coarse_place)
             elif hot is not None and hot[0] != 1:
                 stats = ScanStats(hot[1], hot[2], _from_ms(hot[3]), hot[4] or None)
@@ -210,8 +210,7 @@ class ScanService:
                 stats = await self._stats_from_db(code_id)
                 if hot is not None:
                     await self._repair_redis(code_id, stats)
-                if verdict != "genuine":
-                    verdict = self._repeat_verdict(meta, stats.distinct_devices)
+                verdict = self._repeat_verdict(meta, stats.distinct_devices)
         return ScanOutcome(
             verdict=verdict,
             gtin=link.gtin,
