@@ -26,7 +26,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def migrate(revision: str) -> None:
     """Create or upgrade the database schema (Alembic)."""
     from kernel.migrate import upgrade
@@ -34,6 +34,40 @@ def migrate(revision: str) -> None:
     settings = load_settings()
     upgrade(settings, revision)
     click.echo(f"database at {_safe_url(settings.database_url)} is at revision {revision}")
+
+
+@main.command()
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--rev-id", required=True, help="Revision id, e.g. 0004.")
+@click.option("--head", "head", default="heads", show_default=True, help="Parent revision.")
+def makemigration(message: str, rev_id: str, head: str) -> None:
+    """Write a new migration from the difference between the models and the migrations.
+
+    Runs against a scratch SQLite database brought to the current heads; review the file
+    (autogenerate misses some changes) before committing it.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from alembic import command
+
+    from admin_api.schema import all_metadata
+    from kernel.migrate import alembic_config, upgrade
+
+    settings = load_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = settings.with_overrides(
+            database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'scratch.db'}", database_schema=None
+        )
+        upgrade(scratch)
+        command.revision(
+            alembic_config(scratch, all_metadata()),
+            message=message,
+            autogenerate=True,
+            rev_id=rev_id,
+            head=head,
+            splice=head != "heads",  # each domain branches off a shared base revision
+        )
 
 
 @main.command()

@@ -39,8 +39,17 @@ class Scan(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     location_source: Mapped[str] = mapped_column(String(8), default="none")
+    location_confidence: Mapped[float | None] = mapped_column(Float)
     channel: Mapped[str] = mapped_column(String(8))  # json | html
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # Channel context resolved on the scan path (channel_control's "where should it be"):
+    # the distributor and shipment the unit was last sent to, and whether the scan's region
+    # lies outside that distributor's territory (None: unknown, e.g. no location or no shipment).
+    distributor_id: Mapped[uuid.UUID | None]
+    shipment_id: Mapped[uuid.UUID | None]
+    diverted: Mapped[bool | None]
+    # The active recall covering this code when it was scanned (a "recall hit").
+    recall_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 class CodeFirstScan(Base):

@@ -53,6 +53,11 @@ class ScanRecord:
     lon: float | None = None
     accuracy_m: float | None = None
     location_source: str = "none"
+    location_confidence: float | None = None
+    distributor_id: uuid.UUID | None = None
+    shipment_id: uuid.UUID | None = None
+    diverted: bool | None = None
+    recall_id: uuid.UUID | None = None
     claims_first: bool = False  # this scan asks to be the code's first (genuine) scan
 
     def row(self) -> dict[str, Any]:
@@ -73,6 +78,11 @@ class ScanRecord:
             "lon": self.lon,
             "accuracy_m": self.accuracy_m,
             "location_source": self.location_source,
+            "location_confidence": self.location_confidence,
+            "distributor_id": self.distributor_id,
+            "shipment_id": self.shipment_id,
+            "diverted": self.diverted,
+            "recall_id": self.recall_id,
             "channel": self.channel,
             "user_agent": self.user_agent,
         }

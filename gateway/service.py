@@ -194,6 +194,7 @@ class ScanService:
             lon=location.lon,
             accuracy_m=location.accuracy_m,
             location_source=location.source,
+            location_confidence=location.confidence,
             claims_first=verdict == "genuine",
         )
         await self.scanlog.record(record)

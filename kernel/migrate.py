@@ -26,7 +26,7 @@ def alembic_config(settings: Settings, target_metadata: Any = None) -> Config:
     return config
 
 
-def upgrade(settings: Settings, revision: str = "head") -> None:
+def upgrade(settings: Settings, revision: str = "heads") -> None:
     """Bring the database at ``settings.database_url`` to ``revision`` (blocking)."""
     if settings.is_sqlite:
         path = settings.database_url.split("///", 1)[-1]
@@ -41,6 +41,6 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
         pool.submit(command.upgrade, alembic_config(settings), revision).result()
 
 
-async def upgrade_async(settings: Settings, revision: str = "head") -> None:
+async def upgrade_async(settings: Settings, revision: str = "heads") -> None:
     """Same, from async code (Alembic's env runs its own event loop, so use a thread)."""
     await asyncio.to_thread(upgrade, settings, revision)

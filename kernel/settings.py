@@ -103,6 +103,22 @@ class Settings:
     scanlog_max_batch: int = 500
     suspicious_distinct_devices: int = 5  # default per brand, overridable on the brand
     geoip_database: str | None = None
+    # --- channel control -----------------------------------------------------------------
+    # Two scans of one code farther apart than this speed allows (after subtracting both
+    # positions' uncertainty) make the code suspicious: faster than an airliner door to door.
+    impossible_travel_kmh: float = 900.0
+    # --- loyalty / WeChat ----------------------------------------------------------------
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_timeout_s: float = 3.0
+    consumer_token_ttl_s: int = 7200
+    # --- notifications (outbox delivery worker) -------------------------------------------
+    outbox_poll_interval_s: float = 1.0
+    webhook_timeout_s: float = 5.0
+    webhook_max_attempts: int = 10  # then the delivery is dead-lettered (manual replay)
+    webhook_backoff_base_s: float = 2.0
+    webhook_backoff_max_s: float = 3600.0
     # --- misc ----------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = False
@@ -160,6 +176,19 @@ class Settings:
             scanlog_flush_interval_s=float(_env("SCANLOG_FLUSH_INTERVAL_S", "0.005") or 0.005),
             suspicious_distinct_devices=int(_env("SUSPICIOUS_DISTINCT_DEVICES", "5") or 5),
             geoip_database=_env("GEOIP_DATABASE"),
+            impossible_travel_kmh=float(_env("IMPOSSIBLE_TRAVEL_KMH", "900") or 900),
+            wechat_api_base_url=(
+                _env("WECHAT_API_BASE_URL", base.wechat_api_base_url) or base.wechat_api_base_url
+            ).rstrip("/"),
+            wechat_app_id=_env("WECHAT_APP_ID", "") or "",
+            wechat_app_secret=_env("WECHAT_APP_SECRET", "") or "",
+            wechat_timeout_s=float(_env("WECHAT_TIMEOUT_S", "3") or 3),
+            consumer_token_ttl_s=int(_env("CONSUMER_TOKEN_TTL_S", "7200") or 7200),
+            outbox_poll_interval_s=float(_env("OUTBOX_POLL_INTERVAL_S", "1") or 1),
+            webhook_timeout_s=float(_env("WEBHOOK_TIMEOUT_S", "5") or 5),
+            webhook_max_attempts=int(_env("WEBHOOK_MAX_ATTEMPTS", "10") or 10),
+            webhook_backoff_base_s=float(_env("WEBHOOK_BACKOFF_BASE_S", "2") or 2),
+            webhook_backoff_max_s=float(_env("WEBHOOK_BACKOFF_MAX_S", "3600") or 3600),
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
             log_json=(_env("LOG_JSON", "0") or "0") in ("1", "true", "yes"),
             var_dir=var_dir,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from kernel.db import create_engine
+from kernel.db import UTCDateTime, create_engine
 from kernel.settings import Settings
 
 config = context.config
@@ -17,10 +18,18 @@ settings: Settings = config.attributes.get("settings") or Settings.from_env()
 target_metadata: Any = config.attributes.get("target_metadata")
 
 
+def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    # Migrations must not import application code: our UTCDateTime is a plain timestamptz.
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER in place
         compare_type=True,
     )
