@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
@@ -27,16 +28,26 @@ import gateway.routes
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
+from gateway.fastpath import ScanFastPath
 from gateway.service import ScanService
 from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi"]
 
 TEMPLATE_DIR = Path(gateway.routes.__file__).parent / "templates"
 SCAN_API_PATH_PATTERN = "^/v1/scans$"
+
+
+def create_asgi(settings: Settings) -> Any:
+    """What the ASGI server runs: the app, behind the scan fast path unless it is turned off."""
+    return with_scan_fast_path(create_app(settings), settings)
+
+
+def with_scan_fast_path(app: Litestar, settings: Settings) -> Any:
+    return ScanFastPath(app) if settings.scan_fast_path else app
 
 
 def create_app(settings: Settings) -> Litestar:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from admin_api.app import create_app
+from admin_api.app import create_asgi
 from kernel.settings import Settings
 
 __all__ = ["app"]
 
-app = create_app(Settings.from_env())
+app = create_asgi(Settings.from_env())

@@ -30,8 +30,11 @@ __all__ = [
     "Limit",
     "Offset",
     "Page",
+    "body_problem",
     "client_ip",
+    "domain_problem",
     "exception_handlers",
+    "problem_body",
     "problem_response",
     "provide_db_session",
     "provide_principal",
@@ -125,7 +128,7 @@ def _is_trusted(
 # ---------------------------------------------------------------------------------------------
 # Problem details
 # ---------------------------------------------------------------------------------------------
-def problem_response(
+def problem_body(
     status: int,
     *,
     code: str,
@@ -133,9 +136,9 @@ def problem_response(
     detail: str,
     field: str | None = None,
     errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
-) -> Response[dict[str, Any]]:
+) -> dict[str, Any]:
+    """An RFC 9457 problem document with our stable ``code`` and the ``field`` at fault."""
     body: dict[str, Any] = {
         "type": f"https://scanguard.dev/problems/{code}",
         "title": title,
@@ -149,28 +152,55 @@ def problem_response(
         body["errors"] = errors
     if extra:
         body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
+    body = problem_body(
+        status, code=code, title=title, detail=detail, field=field, errors=errors, extra=extra
+    )
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    headers = None
+def domain_problem(exc: DomainError) -> tuple[int, list[tuple[str, str]], dict[str, Any]]:
+    """(status, extra headers, problem document) for a domain error."""
+    headers: list[tuple[str, str]] = []
     if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(exc.retry_after)}
+        headers.append(("Retry-After", str(exc.retry_after)))
     elif isinstance(exc, AuthenticationFailed):
-        headers = {"WWW-Authenticate": 'Bearer realm="scanguard"'}
-    return problem_response(
+        headers.append(("WWW-Authenticate", 'Bearer realm="scanguard"'))
+    body = problem_body(
         exc.status,
         code=exc.code,
         title=exc.title,
         detail=exc.detail,
         field=exc.field,
-        headers=headers,
         extra={k: v for k, v in exc.extra.items() if k != "retry_after"} or None,
+    )
+    return exc.status, headers, body
+
+
+def _domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    status, headers, body = domain_problem(exc)
+    return Response(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=dict(headers) or None
     )
 
 
 _PATH_RE = re.compile(r"`\$\.?([^`]*)`")
 _NAMED_FIELD_RE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+_AT_PATH_RE = re.compile(r" - at `\$[^`]*`$")
+ROOT_FIELD = "body"  # a problem with the JSON body as a whole, not one of its fields
 
 
 def _field_from_message(message: str, key: str | None) -> str | None:
@@ -187,21 +217,64 @@ def _field_from_message(message: str, key: str | None) -> str | None:
     return key or None
 
 
+def body_problem(message: str, *, malformed: bool, key: str | None = None) -> dict[str, Any]:
+    """The 400 problem for a JSON body that is not JSON (``malformed``) or does not fit its
+    schema; ``message`` is msgspec's, with or without its `` - at `$.path` `` suffix."""
+    if malformed:
+        if "truncated" in message and not key:
+            return problem_body(
+                400,
+                code="missing_body",
+                title="Invalid request",
+                detail="a JSON request body is required",
+                field=ROOT_FIELD,
+            )
+        return problem_body(
+            400,
+            code="malformed_json",
+            title="Malformed request body",
+            detail=f"the request body is not valid JSON: {message}",
+            field=ROOT_FIELD,
+        )
+    field = _field_from_message(message, key)
+    if field in (None, "", "data"):  # "data": Litestar's name for the whole body
+        field = ROOT_FIELD
+    text = _AT_PATH_RE.sub("", message)
+    code = "unknown_field" if "unknown field" in text else "invalid_body"
+    return problem_body(
+        400,
+        code=code,
+        title="Invalid request",
+        detail=text,
+        field=field,
+        errors=[{"field": field, "message": text, "source": "body"}],
+    )
+
+
 def _validation_handler(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
+    items = [i for i in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(i, dict)]
+    if items and all(item.get("source") == "body" for item in items):
+        first = items[0]
+        message, key = str(first.get("message", "")), first.get("key")
+        if key == "data" and message == "'data'":  # no body at all
+            message = "Input data was truncated"
+            body = body_problem(message, malformed=True)
+        else:
+            body = body_problem(message, malformed=False, key=str(key) if key else None)
+        return Response(body, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
     errors: list[dict[str, Any]] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            message = str(item.get("message", ""))
-            key = item.get("key")
-            errors.append(
-                {
-                    "field": _field_from_message(message, str(key) if key else None),
-                    "message": message,
-                    "source": item.get("source"),
-                }
-            )
+    for item in items:
+        message = str(item.get("message", ""))
+        key = item.get("key")
+        errors.append(
+            {
+                "field": _field_from_message(message, str(key) if key else None),
+                "message": message,
+                "source": item.get("source"),
+            }
+        )
     detail = str(exc.detail)
     if "Unknown field" in detail or any(
         "Object contains unknown field" in e["message"] for e in errors
@@ -230,13 +303,9 @@ def _http_exception_handler(
 ) -> Response[dict[str, Any]]:
     status = exc.status_code
     if status == 400 and _is_malformed_body(exc):
-        return problem_response(
-            400,
-            code="malformed_json",
-            title="Malformed request body",
-            detail=f"the request body is not valid JSON: {exc.detail}",
-            field="body",
-        )
+        cause = _decode_error_of(exc)
+        body = body_problem(str(cause) if cause else str(exc.detail), malformed=True)
+        return Response(body, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 413: "too_large"}
     return problem_response(
         status,
@@ -247,10 +316,21 @@ def _http_exception_handler(
     )
 
 
+def _decode_error_of(exc: HTTPException) -> msgspec.DecodeError | None:
+    cause: BaseException | None = exc
+    for _ in range(5):  # ClientException <- SerializationException <- msgspec.DecodeError
+        cause = cause.__cause__ or cause.__context__ if cause is not None else None
+        if isinstance(cause, msgspec.DecodeError) and not isinstance(
+            cause, msgspec.ValidationError
+        ):
+            return cause
+    return None
+
+
 def _is_malformed_body(exc: HTTPException) -> bool:
     """Litestar reports undecodable JSON as a bare 400 whose cause is msgspec's DecodeError."""
     cause: BaseException | None = exc
-    for _ in range(5):  # ClientException <- SerializationException <- msgspec.DecodeError
+    for _ in range(5):
         cause = cause.__cause__ or cause.__context__ if cause is not None else None
         if isinstance(cause, msgspec.ValidationError):
             return False

@@ -103,16 +103,36 @@ class Settings:
     scanlog_max_batch: int = 500
     suspicious_distinct_devices: int = 5  # default per brand, overridable on the brand
     geoip_database: str | None = None
+    # POST /v1/scans answered by gateway.fastpath ahead of Litestar (same contract; off = the
+    # Litestar handler serves it, e.g. to compare the two).
+    scan_fast_path: bool = True
     # --- channel control -----------------------------------------------------------------
     # Two scans of one code farther apart than this speed allows (after subtracting both
     # positions' uncertainty) make the code suspicious: faster than an airliner door to door.
     impossible_travel_kmh: float = 900.0
+    # Diversion checks on the scan path (destination lookup + territory test + signal buffer);
+    # off only to measure their cost (SCANGUARD_CHANNEL_CHECKS=0).
+    channel_checks: bool = True
+    diversion_flush_interval_s: float = 1.0  # buffered signals and tallies are written this often
     # --- loyalty / WeChat ----------------------------------------------------------------
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
     wechat_timeout_s: float = 3.0
     consumer_token_ttl_s: int = 7200
+    points_ttl_days: int = 365  # points expire this long after they are credited (0: never)
+    pin_failures_per_consumer: int = 5  # wrong scratch-off PINs per window, per consumer
+    pin_failures_per_code: int = 10  # ... and per code (across consumers)
+    pin_failure_window_s: int = 3600
+    # Fraud holds: a claim is held for review when, within the window, the consumer already
+    # made this many claims from one shipment/batch, or its IP / device made this many claims.
+    fraud_window_s: int = 600
+    fraud_group_max_claims: int = 5
+    fraud_ip_max_claims: int = 20
+    fraud_device_max_claims: int = 10
+    payout_api_base_url: str = ""  # the payment platform (cash red envelopes / transfers)
+    payout_rate_per_s: float = 25.0  # the platform allows tens per second (WeChat: 30/s)
+    payout_timeout_s: float = 5.0
     # --- notifications (outbox delivery worker) -------------------------------------------
     outbox_poll_interval_s: float = 1.0
     webhook_timeout_s: float = 5.0
@@ -176,7 +196,10 @@ class Settings:
             scanlog_flush_interval_s=float(_env("SCANLOG_FLUSH_INTERVAL_S", "0.005") or 0.005),
             suspicious_distinct_devices=int(_env("SUSPICIOUS_DISTINCT_DEVICES", "5") or 5),
             geoip_database=_env("GEOIP_DATABASE"),
+            scan_fast_path=(_env("SCAN_FAST_PATH", "1") or "1") not in ("0", "false", "no"),
             impossible_travel_kmh=float(_env("IMPOSSIBLE_TRAVEL_KMH", "900") or 900),
+            channel_checks=(_env("CHANNEL_CHECKS", "1") or "1") not in ("0", "false", "no"),
+            diversion_flush_interval_s=float(_env("DIVERSION_FLUSH_INTERVAL_S", "1") or 1),
             wechat_api_base_url=(
                 _env("WECHAT_API_BASE_URL", base.wechat_api_base_url) or base.wechat_api_base_url
             ).rstrip("/"),
@@ -184,6 +207,17 @@ class Settings:
             wechat_app_secret=_env("WECHAT_APP_SECRET", "") or "",
             wechat_timeout_s=float(_env("WECHAT_TIMEOUT_S", "3") or 3),
             consumer_token_ttl_s=int(_env("CONSUMER_TOKEN_TTL_S", "7200") or 7200),
+            points_ttl_days=int(_env("POINTS_TTL_DAYS", "365") or 365),
+            pin_failures_per_consumer=int(_env("PIN_FAILURES_PER_CONSUMER", "5") or 5),
+            pin_failures_per_code=int(_env("PIN_FAILURES_PER_CODE", "10") or 10),
+            pin_failure_window_s=int(_env("PIN_FAILURE_WINDOW_S", "3600") or 3600),
+            fraud_window_s=int(_env("FRAUD_WINDOW_S", "600") or 600),
+            fraud_group_max_claims=int(_env("FRAUD_GROUP_MAX_CLAIMS", "5") or 5),
+            fraud_ip_max_claims=int(_env("FRAUD_IP_MAX_CLAIMS", "20") or 20),
+            fraud_device_max_claims=int(_env("FRAUD_DEVICE_MAX_CLAIMS", "10") or 10),
+            payout_api_base_url=(_env("PAYOUT_API_BASE_URL", "") or "").rstrip("/"),
+            payout_rate_per_s=float(_env("PAYOUT_RATE_PER_S", "25") or 25),
+            payout_timeout_s=float(_env("PAYOUT_TIMEOUT_S", "5") or 5),
             outbox_poll_interval_s=float(_env("OUTBOX_POLL_INTERVAL_S", "1") or 1),
             webhook_timeout_s=float(_env("WEBHOOK_TIMEOUT_S", "5") or 5),
             webhook_max_attempts=int(_env("WEBHOOK_MAX_ATTEMPTS", "10") or 10),

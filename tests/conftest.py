@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 from litestar import Litestar
 from sqlalchemy import text
 
-from admin_api.app import create_app
+from admin_api.app import create_app, with_scan_fast_path
 from kernel.db import create_engine
 from kernel.migrate import upgrade
 from kernel.settings import Settings
@@ -215,7 +215,9 @@ async def running_app(
     if holder.done():
         waiter.cancel()
         await holder  # start-up failed: raise its error
-    transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+    transport = httpx.ASGITransport(
+        app=with_scan_fast_path(app, settings), client=(client_ip, 40000)
+    )
     try:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://testserver.local"
