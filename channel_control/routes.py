@@ -30,6 +30,7 @@ from channel_control.schemas import (
     contact_of,
     to_territory,
 )
+from channel_control.shipping_routes import ROUTES as SHIPPING_ROUTES
 from kernel.auth import Role
 from kernel.http import Limit, Offset, Page
 
@@ -129,4 +130,4 @@ class DistributorController(Controller):
         return DistributorOut.of(distributor)
 
 
-ROUTES: list[Any] = [DistributorController, *DISTRIBUTOR_IDENTITY_ROUTES]
+ROUTES: list[Any] = [DistributorController, *DISTRIBUTOR_IDENTITY_ROUTES, *SHIPPING_ROUTES]

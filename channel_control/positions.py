@@ -1,0 +1,200 @@
+"""The current-position projection: reads and writes of ``unit_positions`` and container
+positions, always in the caller's transaction (shipments and unpacks call these).
+
+``unit_positions`` holds non-overlapping code_id ranges. Setting the position of [lo, hi)
+trims the rows it overlaps (splitting one that spans it) and inserts one row, so a range
+that travels a 10-level chain stays one row. Statements are Core, run in order: the ORM's
+flush would insert before it deletes and trip the unique (brand_id, code_start) index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channel_control.destination import Position
+from channel_control.shipping_models import Aggregation, Container, UnitPosition
+from channel_control.units import coalesce, pieces
+
+__all__ = [
+    "POSITION_FIELDS",
+    "container_position",
+    "open_aggregations",
+    "position_of_row",
+    "set_container_position",
+    "set_unit_positions",
+    "unit_position_rows",
+]
+
+POSITION_FIELDS = (
+    "distributor_id",
+    "shipment_id",
+    "document_number",
+    "shipped_at",
+    "moved_at",
+    "received",
+)
+
+
+def position_of_row(row: Any, source: str) -> Position | None:
+    """The position an ORM row or result row carries, or None if it has none."""
+    if row.shipment_id is None or row.moved_at is None:
+        return None
+    return Position(
+        distributor_id=row.distributor_id,
+        shipment_id=row.shipment_id,
+        document_number=row.document_number,
+        shipped_at=row.shipped_at,
+        moved_at=row.moved_at,
+        received=row.received,
+        source=source,
+    )
+
+
+def _values(position: Position) -> dict[str, Any]:
+    return {name: getattr(position, name) for name in POSITION_FIELDS}
+
+
+def newest(*positions: Position | None) -> Position | None:
+    found = [p for p in positions if p is not None]
+    return max(found, key=lambda p: p.moved_at) if found else None
+
+
+async def unit_position_rows(
+    session: AsyncSession, brand_id: uuid.UUID, lo: int, hi: int
+) -> list[tuple[int, int, Position]]:
+    """Stored unit positions overlapping [lo, hi), sorted (two index range reads)."""
+    columns = (
+        UnitPosition.code_start,
+        UnitPosition.code_end,
+        *(getattr(UnitPosition, f) for f in POSITION_FIELDS),
+    )
+    first = (
+        await session.execute(
+            select(*columns)
+            .where(UnitPosition.brand_id == brand_id, UnitPosition.code_start <= lo)
+            .order_by(UnitPosition.code_start.desc())
+            .limit(1)
+        )
+    ).all()
+    rest = (
+        await session.execute(
+            select(*columns)
+            .where(
+                UnitPosition.brand_id == brand_id,
+                UnitPosition.code_start > lo,
+                UnitPosition.code_start < hi,
+            )
+            .order_by(UnitPosition.code_start)
+        )
+    ).all()
+    out: list[tuple[int, int, Position]] = []
+    for row in (*first, *rest):
+        if row.code_end <= lo:
+            continue
+        position = position_of_row(row, "unit")
+        assert position is not None  # rows are only written with a shipment
+        out.append((row.code_start, row.code_end, position))
+    return out
+
+
+async def set_unit_positions(
+    session: AsyncSession, brand_id: uuid.UUID, ranges: list[tuple[int, int]], position: Position
+) -> None:
+    """Make ``position`` the stored position of every unit in ``ranges``."""
+    for lo, hi in coalesce(ranges):
+        existing = await unit_position_rows(session, brand_id, lo, hi)
+        for start, end, old in existing:
+            if start < lo:
+                await session.execute(
+                    update(UnitPosition)
+                    .where(UnitPosition.brand_id == brand_id, UnitPosition.code_start == start)
+                    .values(code_end=lo)
+                )
+            else:
+                await session.execute(
+                    delete(UnitPosition).where(
+                        UnitPosition.brand_id == brand_id, UnitPosition.code_start == start
+                    )
+                )
+            if end > hi:
+                await session.execute(
+                    insert(UnitPosition).values(
+                        brand_id=brand_id, code_start=hi, code_end=end, **_values(old)
+                    )
+                )
+        await session.execute(
+            insert(UnitPosition).values(
+                brand_id=brand_id, code_start=lo, code_end=hi, **_values(position)
+            )
+        )
+
+
+async def inherit_unit_positions(
+    session: AsyncSession, brand_id: uuid.UUID, ranges: list[tuple[int, int]], position: Position
+) -> None:
+    """Units leaving a container at ``position`` keep it, unless their own is newer."""
+    for lo, hi in coalesce(ranges):
+        stored = await unit_position_rows(session, brand_id, lo, hi)
+        stale = [
+            (p.start, p.end)
+            for p in pieces(stored, lo, hi)
+            if p.value is None or p.value.moved_at < position.moved_at
+        ]
+        if stale:
+            await set_unit_positions(session, brand_id, stale, position)
+
+
+def set_container_position(container: Container, position: Position) -> None:
+    for name in POSITION_FIELDS:
+        setattr(container, name, getattr(position, name))
+
+
+async def container_position(session: AsyncSession, container: Container) -> Position | None:
+    """Where a case or pallet is: the newer of its own position and its pallet's."""
+    own = position_of_row(container, container.kind)
+    if container.parent_id is None:
+        return own
+    parent = await session.get(Container, container.parent_id)
+    return newest(own, position_of_row(parent, "pallet") if parent else None)
+
+
+async def open_aggregations(
+    session: AsyncSession, brand_id: uuid.UUID, lo: int, hi: int
+) -> list[Aggregation]:
+    """Open item-range aggregation rows overlapping [lo, hi), sorted by start."""
+    first = (
+        await session.scalars(
+            select(Aggregation)
+            .where(
+                Aggregation.brand_id == brand_id,
+                Aggregation.child_start <= lo,
+                Aggregation.unpacked_at.is_(None),
+            )
+            .order_by(Aggregation.child_start.desc())
+            .limit(1)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    rest = (
+        await session.scalars(
+            select(Aggregation)
+            .where(
+                Aggregation.brand_id == brand_id,
+                Aggregation.child_start > lo,
+                Aggregation.child_start < hi,
+                Aggregation.unpacked_at.is_(None),
+            )
+            .order_by(Aggregation.child_start)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    return [a for a in (*first, *rest) if a.child_end is not None and a.child_end > lo]
+
+
+def as_source(position: Position | None, source: str) -> Position | None:
+    return replace(position, source=source) if position else None

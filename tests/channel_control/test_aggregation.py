@@ -1,0 +1,200 @@
+"""Aggregation over HTTP: bulk pack with per-code failures, idempotent replays, unpack,
+repack, pallets, history; ranges stored as ranges."""
+
+from __future__ import annotations
+
+import httpx
+from litestar import Litestar
+from sqlalchemy import func, select
+
+from anticounterfeit.codes import encode_code
+from channel_control.shipping_models import Aggregation
+from tests.factories.codes import add_product, make_roll, scan_path, setup_brand
+from tests.factories.shipping import make_sscc, pack, shipping_world, unpack
+
+PACK = "/v1/admin/aggregation/pack"
+
+
+async def _open_rows(app: Litestar) -> int:
+    async with app.state.session_factory() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Aggregation)
+                .where(Aggregation.unpacked_at.is_(None))
+            )
+            or 0
+        )
+
+
+async def test_bulk_pack_reports_each_bad_code_and_packs_the_rest(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=3000)
+    other = await setup_brand(app)
+    other_product = await add_product(app, other.brand)
+    other_roll = await make_roll(app, other.brand, other_product, count=5)
+    key = app.state.keyring.get(other_roll.kid)
+    foreign = scan_path(
+        other_product.gtin, encode_code(key, other_roll.first_index, other_product.gtin)
+    )
+    good = w.item_list(range(0, 2000))
+    forged = good[5][:-1] + ("A" if good[5][-1] != "A" else "B")
+    # Items 2000-2009 go into another case first.
+    await pack(client, w.admin, w.case(1), codes=w.item_list(range(2000, 2010)))
+
+    body = await pack(
+        client,
+        w.admin,
+        w.case(0),
+        codes=[
+            *good,
+            forged,
+            foreign,
+            "https://x.test/not-a-link",
+            good[7],
+            *w.item_list(range(2000, 2010)),
+        ],
+        key="pack-1",
+    )
+    assert body["units"] == 2000
+    assert body["unchanged"] == 0
+    by_code: dict[str, list[str]] = {}
+    for failure in body["failures"]:
+        by_code.setdefault(failure["code"], []).append(failure["field"])
+    assert by_code["not_genuine"] == ["codes[2000]"]
+    assert by_code["wrong_brand"] == ["codes[2001]"]
+    assert by_code["malformed"] == ["codes[2002]"]
+    assert by_code["duplicate_in_request"] == ["codes[2003]"]
+    assert by_code["already_packed"] == [f"codes[{i}]" for i in range(2004, 2014)]
+    assert sum(len(v) for v in by_code.values()) == len(body["failures"])
+    # 2000 consecutive codes are one stored range.
+    assert await _open_rows(app) == 2
+
+    # A replay with the same key answers the same, and packs nothing again.
+    again = await pack(
+        client,
+        w.admin,
+        w.case(0),
+        codes=[
+            *good,
+            forged,
+            foreign,
+            "https://x.test/not-a-link",
+            good[7],
+            *w.item_list(range(2000, 2010)),
+        ],
+        key="pack-1",
+    )
+    assert again["replayed"] is True
+    assert {k: v for k, v in again.items() if k != "replayed"} == {
+        k: v for k, v in body.items() if k != "replayed"
+    }
+    # The same key with another body is a conflict naming the header.
+    clash = await client.post(
+        PACK,
+        json={"container": w.case(0), "kind": "case", "codes": good[:3]},
+        headers={**w.admin, "Idempotency-Key": "pack-1"},
+    )
+    assert clash.status_code == 409
+    assert clash.json()["field"] == "Idempotency-Key"
+    # Without a key, packing the same codes again is harmless: they are already there.
+    plain = await pack(client, w.admin, w.case(0), codes=good[:10])
+    assert plain["units"] == 0
+    assert plain["unchanged"] == 10
+    assert plain["failures"] == []
+
+
+async def test_range_pack_partial_failure_is_reported_as_sub_ranges(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=1000)
+    await pack(client, w.admin, w.case(0), ranges=[w.item_range(100, 200)])
+    body = await pack(client, w.admin, w.case(1), ranges=[w.item_range(0, 1000)])
+    assert body["units"] == 900
+    (failure,) = body["failures"]
+    assert failure["code"] == "already_packed"
+    assert failure["field"] == "ranges[0]"
+    assert failure["count"] == 100
+    assert failure["index"] == w.items.first_index + 100
+    # Repack with move: the hundred leave case 0 for case 1.
+    moved = await pack(client, w.admin, w.case(1), ranges=[w.item_range(150, 160)], move=True)
+    assert moved["units"] == 10
+    assert moved["failures"] == []
+    history = await client.get(
+        "/v1/admin/aggregation/history", params={"code": w.item(155)}, headers=w.viewer
+    )
+    assert history.status_code == 200, history.text
+    periods = history.json()
+    assert [p["parent_label"].endswith(w.case(0)["code"].rsplit("/", 1)[1]) for p in periods] == [
+        True,
+        False,
+    ]
+    assert periods[0]["unpacked_at"] is not None
+    assert periods[1]["unpacked_at"] is None
+    # Bad range bounds are a per-input failure too.
+    bad = await pack(client, w.admin, w.case(2), ranges=[w.item_range(990, 2000)])
+    assert bad["failures"][0]["code"] == "invalid_range"
+
+
+async def test_cases_onto_pallet_by_sscc_then_unpack_all(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=100)
+    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 50)])
+    await pack(client, w.admin, w.case(1), ranges=[w.item_range(50, 100)])
+    sscc = make_sscc()
+    body = await pack(
+        client,
+        w.admin,
+        {"sscc": sscc},
+        kind="pallet",
+        cases=[w.case(0), w.case(1), w.case(0), {"sscc": make_sscc()}],
+    )
+    assert body["containers"] == 2
+    assert [f["code"] for f in body["failures"]] == ["duplicate_in_request", "wrong_kind"]
+    assert body["container"]["label"] == sscc
+    # A wrong check digit is a 422 naming the field.
+    wrong = sscc[:-1] + str((int(sscc[-1]) + 1) % 10)
+    bad = await client.post(
+        PACK,
+        json={"container": {"sscc": wrong}, "kind": "pallet", "cases": [w.case(2)]},
+        headers=w.admin,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "container.sscc"
+    assert bad.json()["code"] == "invalid_sscc"
+    # Items cannot go onto a pallet directly.
+    direct = await client.post(
+        PACK,
+        json={"container": {"sscc": sscc}, "kind": "pallet", "codes": [w.item(0)]},
+        headers=w.admin,
+    )
+    assert direct.status_code == 422
+    assert direct.json()["field"] == "codes"
+    out = await unpack(client, w.admin, {"sscc": sscc}, all=True)
+    assert out["containers"] == 2
+    history = await client.get(
+        "/v1/admin/aggregation/history", params={"sscc": sscc}, headers=w.viewer
+    )
+    assert [p["unpacked_at"] is not None for p in history.json()] == [True, True]
+
+
+async def test_bad_shapes_are_4xx_naming_the_field(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=10, distributors=1)
+    cases = [
+        ({"container": w.case(0), "kind": "crate"}, "kind"),
+        ({"container": w.case(0), "kind": "case", "ranges": [{"roll_id": "x"}]}, "ranges"),
+        ({"container": {}, "kind": "case", "codes": [w.item(1)]}, "container"),
+        ({"container": w.case(0), "kind": "case", "surprise": 1}, "surprise"),
+    ]
+    for body, field in cases:
+        response = await client.post(PACK, json=body, headers=w.admin)
+        assert 400 <= response.status_code < 500, response.text
+        assert field in (response.json().get("field") or response.text), response.text
+    viewer = await client.post(
+        PACK, json={"container": w.case(0), "kind": "case", "codes": [w.item(1)]}, headers=w.viewer
+    )
+    assert viewer.status_code == 403
