@@ -25,6 +25,7 @@ import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
+import loyalty.routes
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
@@ -34,6 +35,7 @@ from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
 from kernel.runtime import Runtime
 from kernel.settings import Settings
+from loyalty.lifespan import loyalty_lifespan
 
 __all__ = ["create_app", "create_asgi"]
 
@@ -85,8 +87,9 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
             *channel_control.routes.ROUTES,
+            *loyalty.routes.ROUTES,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, loyalty_lifespan],
         dependencies={
             "db": Provide(provide_db_session),
         },

@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "anticounterfeit.models",
     "gateway.models",
     "channel_control.models",
+    "loyalty.models",
     "channel_control.shipping_models",
 )
 

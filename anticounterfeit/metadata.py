@@ -19,10 +19,11 @@ from typing import Literal
 
 import msgspec
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.models import Batch, Brand, CodeRangeEvent, CodeRoll, Product, RangeAction
+from anticounterfeit.trace_models import RECALL_SEVERITIES, BatchMaterial, Recall, RecallScope
 from kernel.cache import REDIS_DOWN_ERRORS
 from kernel.runtime import Runtime
 
@@ -31,8 +32,10 @@ __all__ = [
     "CodeMetadataService",
     "CodeState",
     "ProductFacts",
+    "RecallFacts",
     "RollMetadata",
     "compile_segments",
+    "overlay_recalls",
     "products_by_gtin",
 ]
 
@@ -59,11 +62,22 @@ class BatchFacts(msgspec.Struct, frozen=True):
     line: str | None
 
 
+class RecallFacts(msgspec.Struct, frozen=True):
+    """An active recall as the scan path shows it (consumer-facing facts only)."""
+
+    id: uuid.UUID
+    severity: str
+    reason: str
+    consumer_instructions: str
+    activated_at: str | None
+
+
 class Segment(msgspec.Struct, frozen=True, array_like=True):
     start: int  # first seq of the segment; it runs to the next segment's start
     status: str
     batch_id: uuid.UUID | None
     void_reason: str | None
+    recall_id: uuid.UUID | None = None  # the active recall covering these codes
 
 
 class RollMetadata(msgspec.Struct, frozen=True):
@@ -78,13 +92,15 @@ class RollMetadata(msgspec.Struct, frozen=True):
     segments: list[Segment]
     segment_starts: list[int]  # segments[i].start, kept for bisect
     suspicious_distinct_devices: int | None
+    recalls: dict[uuid.UUID, RecallFacts] = msgspec.field(default_factory=dict)
 
     def state_of(self, index: int) -> CodeState:
         """Lifecycle state and batch of the code with global ``index`` (must be in this roll)."""
         seq = index - self.first_index
         segment = self.segments[bisect_right(self.segment_starts, seq) - 1]
         batch = self.batches.get(segment.batch_id) if segment.batch_id else None
-        return CodeState(segment.status, batch, segment.void_reason, seq)
+        recall = self.recalls.get(segment.recall_id) if segment.recall_id else None
+        return CodeState(segment.status, batch, segment.void_reason, seq, recall)
 
 
 class CodeState(msgspec.Struct, frozen=True):
@@ -92,6 +108,7 @@ class CodeState(msgspec.Struct, frozen=True):
     batch: BatchFacts | None
     void_reason: str | None
     seq: int
+    recall: RecallFacts | None = None
 
 
 def compile_segments(
@@ -138,6 +155,40 @@ def compile_segments(
             continue
         segments.append(Segment(start, status, batch, reason))
     return segments
+
+
+def overlay_recalls(
+    segments: list[Segment],
+    count: int,
+    batch_recalls: dict[uuid.UUID, uuid.UUID],
+    range_recalls: list[tuple[int, int, uuid.UUID]],
+    rank: dict[uuid.UUID, int],
+) -> list[Segment]:
+    """Mark segments with the recall covering them: through their batch (``batch_recalls``:
+    batch id -> recall id) or an explicit range ``[start, end)`` of the roll. Where several
+    recalls cover a code, the lowest ``rank`` (most severe, then earliest) wins."""
+    if not batch_recalls and not range_recalls:
+        return segments
+    starts = [s.start for s in segments]
+    points = set(starts)
+    for lo, hi, _ in range_recalls:
+        points.update(p for p in (lo, hi) if 0 < p < count)
+    out: list[Segment] = []
+    for point in sorted(points):
+        base = segments[bisect_right(starts, point) - 1]
+        candidates = [r for lo, hi, r in range_recalls if lo <= point < hi]
+        if base.batch_id is not None and base.batch_id in batch_recalls:
+            candidates.append(batch_recalls[base.batch_id])
+        recall = min(candidates, key=lambda r: rank[r]) if candidates else None
+        if out and (out[-1].status, out[-1].batch_id, out[-1].void_reason, out[-1].recall_id) == (
+            base.status,
+            base.batch_id,
+            base.void_reason,
+            recall,
+        ):
+            continue
+        out.append(Segment(point, base.status, base.batch_id, base.void_reason, recall))
+    return out
 
 
 class _Directory(msgspec.Struct):
@@ -364,6 +415,8 @@ async def load_roll_metadata(session: AsyncSession, roll_id: uuid.UUID) -> RollM
         roll.batch_id,
         [(e.seq_start, e.seq_end, e.action, e.batch_id, e.reason) for e in events],
     )
+    recalls, batch_recalls, range_recalls, rank = await _active_recalls(session, roll, batch_ids)
+    segments = overlay_recalls(segments, roll.count, batch_recalls, range_recalls, rank)
     return RollMetadata(
         roll_id=roll.id,
         brand_id=roll.brand_id,
@@ -383,7 +436,71 @@ async def load_roll_metadata(session: AsyncSession, roll_id: uuid.UUID) -> RollM
         segments=segments,
         segment_starts=[s.start for s in segments],
         suspicious_distinct_devices=brand.suspicious_distinct_devices,
+        recalls=recalls,
     )
+
+
+async def _active_recalls(
+    session: AsyncSession, roll: CodeRoll, batch_ids: set[uuid.UUID]
+) -> tuple[
+    dict[uuid.UUID, RecallFacts],
+    dict[uuid.UUID, uuid.UUID],
+    list[tuple[int, int, uuid.UUID]],
+    dict[uuid.UUID, int],
+]:
+    """Active recalls touching this roll: by batch, by a material lot one of its batches
+    consumed, or by an explicit range of this roll (cache-miss path only)."""
+    lots_to_batches: dict[uuid.UUID, set[uuid.UUID]] = {}
+    if batch_ids:
+        for batch_id, lot_id in (
+            await session.execute(
+                select(BatchMaterial.batch_id, BatchMaterial.material_lot_id).where(
+                    BatchMaterial.batch_id.in_(batch_ids)
+                )
+            )
+        ).all():
+            lots_to_batches.setdefault(lot_id, set()).add(batch_id)
+    covers = [and_(RecallScope.kind == "code_range", RecallScope.roll_id == roll.id)]
+    if batch_ids:
+        covers.append(and_(RecallScope.kind == "batch", RecallScope.batch_id.in_(batch_ids)))
+    if lots_to_batches:
+        covers.append(
+            and_(
+                RecallScope.kind == "material_lot",
+                RecallScope.material_lot_id.in_(list(lots_to_batches)),
+            )
+        )
+    rows = (
+        await session.execute(
+            select(Recall, RecallScope)
+            .join(RecallScope, RecallScope.recall_id == Recall.id)
+            .where(Recall.brand_id == roll.brand_id, Recall.status == "active", or_(*covers))
+        )
+    ).all()
+    facts: dict[uuid.UUID, RecallFacts] = {}
+    rank_keys: dict[uuid.UUID, tuple[int, str, str]] = {}
+    by_batch: dict[uuid.UUID, list[uuid.UUID]] = {}
+    ranges: list[tuple[int, int, uuid.UUID]] = []
+    for recall, scope in rows:
+        activated = recall.activated_at.isoformat() if recall.activated_at else None
+        facts[recall.id] = RecallFacts(
+            recall.id, recall.severity, recall.reason, recall.consumer_instructions, activated
+        )
+        rank_keys[recall.id] = (
+            RECALL_SEVERITIES.index(recall.severity),
+            activated or "",
+            str(recall.id),
+        )
+        if scope.kind == "batch" and scope.batch_id is not None:
+            by_batch.setdefault(scope.batch_id, []).append(recall.id)
+        elif scope.kind == "material_lot" and scope.material_lot_id is not None:
+            for batch_id in lots_to_batches.get(scope.material_lot_id, ()):
+                by_batch.setdefault(batch_id, []).append(recall.id)
+        elif scope.kind == "code_range":
+            ranges.append((int(scope.seq_start or 0), int(scope.seq_end or 0), recall.id))
+    rank = {r: i for i, r in enumerate(sorted(rank_keys, key=rank_keys.__getitem__))}
+    batch_recalls = {b: min(rs, key=rank.__getitem__) for b, rs in by_batch.items()}
+    return facts, batch_recalls, ranges, rank
 
 
 async def products_by_gtin(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from anticounterfeit.catalogue_routes import ROUTES as CATALOGUE_ROUTES
+from anticounterfeit.genealogy_routes import ROUTES as GENEALOGY_ROUTES
 from anticounterfeit.roll_routes import ROUTES as ROLL_ROUTES
 
 __all__ = ["ROUTES"]
 
-ROUTES: list[Any] = [*CATALOGUE_ROUTES, *ROLL_ROUTES]
+ROUTES: list[Any] = [*CATALOGUE_ROUTES, *ROLL_ROUTES, *GENEALOGY_ROUTES]

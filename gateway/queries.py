@@ -10,11 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import CodeFirstScan
+from gateway.models import CodeFirstScan, Scan
 
-__all__ = ["FirstScan", "first_scan_of"]
+__all__ = ["DeviceScan", "FirstScan", "device_scan_of", "first_scan_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,4 +42,58 @@ async def first_scan_of(session: AsyncSession, code_id: int) -> FirstScan | None
         device_hash=row.device_hash,
         country=row.country,
         region=row.region,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceScan:
+    """A device's latest scan of a code, and whether any scan of the code was suspicious."""
+
+    scan_uid: uuid.UUID
+    scanned_at: datetime
+    verdict: str
+    ip: str
+    country: str | None
+    region: str | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    location_source: str
+    shipment_id: uuid.UUID | None
+    distributor_id: uuid.UUID | None
+    code_suspicious: bool
+
+
+async def device_scan_of(
+    session: AsyncSession, code_id: int, device_hash: str
+) -> DeviceScan | None:
+    """The latest scan of ``code_id`` by ``device_hash`` (loyalty claims), None if it never
+    scanned it; ``code_suspicious`` is true when any scan of the code got that verdict."""
+    row = (
+        await session.execute(
+            select(Scan)
+            .where(Scan.code_id == code_id, Scan.device_hash == device_hash)
+            .order_by(Scan.scanned_at.desc(), Scan.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    suspicious = await session.scalar(
+        select(Scan.id).where(Scan.code_id == code_id, Scan.verdict == "suspicious").limit(1)
+    )
+    return DeviceScan(
+        scan_uid=row.scan_uid,
+        scanned_at=row.scanned_at,
+        verdict=row.verdict,
+        ip=row.ip,
+        country=row.country,
+        region=row.region,
+        lat=row.lat,
+        lon=row.lon,
+        accuracy_m=row.accuracy_m,
+        location_source=row.location_source,
+        shipment_id=row.shipment_id,
+        distributor_id=row.distributor_id,
+        code_suspicious=suspicious is not None,
     )

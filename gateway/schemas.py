@@ -10,7 +10,15 @@ import msgspec
 
 from gateway.service import ScanOutcome
 
-__all__ = ["VERDICT_MESSAGES", "GpsIn", "ScanIn", "ScanResult", "to_result"]
+__all__ = [
+    "RECALL_MESSAGE",
+    "VERDICT_MESSAGES",
+    "GpsIn",
+    "RecallOut",
+    "ScanIn",
+    "ScanResult",
+    "to_result",
+]
 
 VERDICT_MESSAGES = {
     "genuine": "Genuine product. This is the first time this code has been checked.",
@@ -23,6 +31,10 @@ VERDICT_MESSAGES = {
     "contact the brand.",
     "void": "This code has been withdrawn by the brand.",
 }
+
+RECALL_MESSAGE = (
+    "This product has been recalled by the brand. Do not use it; follow the instructions below."
+)
 
 
 class GpsIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -69,6 +81,17 @@ class ScanHistoryOut(msgspec.Struct):
     first_place: str | None
 
 
+class RecallOut(msgspec.Struct):
+    """Shown with every verdict while an active recall covers the scanned code."""
+
+    id: uuid.UUID
+    severity: str  # critical | high | medium | low
+    message: str
+    reason: str
+    instructions: str  # what the consumer should do
+    since: str | None  # when the recall became active (ISO 8601)
+
+
 class ScanResult(msgspec.Struct, omit_defaults=True):
     verdict: str
     message: str
@@ -81,12 +104,14 @@ class ScanResult(msgspec.Struct, omit_defaults=True):
     batch: BatchOut | None = None
     scans: ScanHistoryOut | None = None
     void_reason: str | None = None
+    recall: RecallOut | None = None
 
 
 def to_result(outcome: ScanOutcome, checked_at: datetime) -> ScanResult:
     product = outcome.product
     batch = outcome.batch
     stats = outcome.stats
+    recall = outcome.recall
     return ScanResult(
         verdict=outcome.verdict,
         message=VERDICT_MESSAGES[outcome.verdict],
@@ -105,4 +130,14 @@ def to_result(outcome: ScanOutcome, checked_at: datetime) -> ScanResult:
         if stats and outcome.verdict in ("already_scanned", "suspicious", "genuine")
         else None,
         void_reason=outcome.void_reason,
+        recall=RecallOut(
+            recall.id,
+            recall.severity,
+            RECALL_MESSAGE,
+            recall.reason,
+            recall.consumer_instructions,
+            recall.activated_at,
+        )
+        if recall
+        else None,
     )

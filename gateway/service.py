@@ -24,7 +24,13 @@ from sqlalchemy import func, select
 
 from anticounterfeit.codes import Keyring, verify_code
 from anticounterfeit.digital_link import DigitalLink
-from anticounterfeit.metadata import BatchFacts, CodeMetadataService, ProductFacts, RollMetadata
+from anticounterfeit.metadata import (
+    BatchFacts,
+    CodeMetadataService,
+    ProductFacts,
+    RecallFacts,
+    RollMetadata,
+)
 from anticounterfeit.models import code_id_of
 from gateway.counterfeits import CounterfeitRecorder
 from gateway.geo import GpsFix, Locator, ScanLocation
@@ -102,6 +108,7 @@ class ScanOutcome:
     void_reason: str | None = None
     location: ScanLocation | None = None
     degraded: bool = False  # answered without Redis
+    recall: RecallFacts | None = None  # an active recall covers this code: show it, any verdict
 
 
 class ScanService:
@@ -195,6 +202,7 @@ class ScanService:
             accuracy_m=location.accuracy_m,
             location_source=location.source,
             location_confidence=location.confidence,
+            recall_id=state.recall.id if state.recall else None,  # a recall hit
             claims_first=verdict == "genuine",
         )
         await self.scanlog.record(record)
@@ -224,6 +232,7 @@ class ScanService:
             void_reason=state.void_reason if state.status == "void" else None,
             location=location,
             degraded=hot is None,
+            recall=state.recall,
         )
 
     def _repeat_verdict(self, meta: RollMetadata, distinct_devices: int) -> str:

@@ -1,0 +1,258 @@
+"""A recall's affected set, its audiences and its outbox events (composition of the domains).
+
+The recall definition lives in ``anticounterfeit.recalls``; here it meets the scan log
+(``gateway.trace_queries``), distributor confirmations and, as they land, shipments
+(channel_control) and claims (loyalty). Everything is computed over code *ranges*: a recall
+of 10 million codes is a handful of index range scans.
+
+Public for the notifications worker (``admin_api.notifications``):
+``recall_distributor_ids`` and ``recall_consumer_targets``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from anticounterfeit import genealogy, recalls
+from anticounterfeit.genealogy import CodeRange
+from anticounterfeit.models import Batch, CodeRoll, Product
+from anticounterfeit.recalls import DistributorProgress
+from anticounterfeit.trace_models import Recall
+from gateway import trace_queries
+from gateway.trace_queries import RecallHits
+from kernel import outbox
+
+__all__ = [
+    "AffectedBatch",
+    "AffectedSet",
+    "ConsumerTarget",
+    "affected_set",
+    "coalesce_code_ids",
+    "emit_recall_event",
+    "recall_code_ranges",
+    "recall_consumer_targets",
+    "recall_distributor_ids",
+]
+
+DEVICE_KEY = "d:"
+OPENID_KEY = "o:"
+
+
+def coalesce_code_ids(ranges: Sequence[CodeRange]) -> list[tuple[int, int]]:
+    """The code_id intervals of ``ranges``, sorted and merged where they touch or overlap
+    (consecutive rolls of one key are contiguous: a whole batch is often one interval)."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted((r.lo_code_id, r.hi_code_id) for r in ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
+async def recall_code_ranges(session: AsyncSession, recall: Recall) -> list[CodeRange]:
+    """Every code range the recall covers: its batches' (material lots expanded) and its
+    explicit roll ranges, without double counting where they overlap."""
+    batch_ids = await recalls.recall_batch_ids(session, recall)
+    batch_ranges = await genealogy.code_ranges_of_batches(session, recall.brand_id, batch_ids)
+    explicit = await recalls.recall_range_scopes(session, recall)
+    if not explicit:
+        return batch_ranges
+    windows: dict[uuid.UUID, list[tuple[int, int]]] = defaultdict(list)
+    for r in batch_ranges:
+        windows[r.roll_id].append((r.seq_start, r.seq_end))
+    for roll_id, start, end in explicit:
+        windows[roll_id].append((start, end))
+    rolls = {
+        roll.id: roll
+        for roll in (
+            await session.execute(
+                select(CodeRoll).where(
+                    CodeRoll.brand_id == recall.brand_id, CodeRoll.id.in_(list(windows))
+                )
+            )
+        ).scalars()
+    }
+    merged: list[tuple[CodeRoll, int, int]] = []
+    for roll_id in sorted(windows, key=lambda r: (rolls[r].kid, rolls[r].first_index)):
+        current: list[int] | None = None
+        for start, end in sorted(windows[roll_id]):
+            if current is not None and start <= current[1]:
+                current[1] = max(current[1], end)
+                continue
+            if current is not None:
+                merged.append((rolls[roll_id], current[0], current[1]))
+            current = [start, end]
+        if current is not None:
+            merged.append((rolls[roll_id], current[0], current[1]))
+    return await genealogy.code_ranges_of_rolls(session, merged, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The affected set
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AffectedBatch:
+    batch_id: uuid.UUID | None
+    lot: str | None
+    product_id: uuid.UUID
+    gtin: str
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class AffectedSet:
+    units_issued: int
+    units_active: int
+    units_void: int
+    code_ranges: int
+    batches: list[AffectedBatch]
+    units_scanned: int  # distinct affected codes with a consumer's first scan
+    scans: int
+    hits: RecallHits  # scans answered with this recall's notice (per region / distributor)
+    progress: list[DistributorProgress]
+
+    @property
+    def quarantined(self) -> int:
+        return sum(p.quarantined for p in self.progress)
+
+    @property
+    def returned(self) -> int:
+        return sum(p.returned for p in self.progress)
+
+
+async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
+    """Units issued / active / void per batch, units scanned, recall hits, confirmations."""
+    ranges = await recall_code_ranges(session, recall)
+    per_batch: dict[tuple[uuid.UUID | None, uuid.UUID], int] = defaultdict(int)
+    for r in ranges:
+        per_batch[(r.batch_id, r.product_id)] += r.count
+    lots = {
+        b.id: b.lot
+        for b in (
+            await session.execute(
+                select(Batch).where(Batch.id.in_([b for b, _ in per_batch if b is not None]))
+            )
+        ).scalars()
+    }
+    gtins = {
+        p.id: p.gtin
+        for p in (
+            await session.execute(select(Product).where(Product.id.in_({p for _, p in per_batch})))
+        ).scalars()
+    }
+    batches = sorted(
+        (
+            AffectedBatch(b, lots.get(b) if b else None, p, gtins[p], units)
+            for (b, p), units in per_batch.items()
+        ),
+        key=lambda a: (a.gtin, a.lot or ""),
+    )
+    counts = await trace_queries.scan_counts_in_ranges(session, coalesce_code_ids(ranges))
+    progress = await recalls.recall_progress(session, recall.id)
+    return AffectedSet(
+        units_issued=sum(r.count for r in ranges),
+        units_active=sum(r.active for r in ranges),
+        units_void=sum(r.void for r in ranges),
+        code_ranges=len(ranges),
+        batches=batches,
+        units_scanned=sum(c.units_scanned for c in counts),
+        scans=sum(c.scans for c in counts),
+        hits=await trace_queries.recall_hits(session, recall.brand_id, recall.id),
+        progress=sorted(progress.values(), key=lambda p: str(p.distributor_id)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Audiences (called by the notifications worker)
+# ---------------------------------------------------------------------------------------------
+async def _affected_distributors(session: AsyncSession, recall: Recall) -> list[uuid.UUID]:
+    hits = await trace_queries.recall_hits(session, recall.brand_id, recall.id)
+    ids = {uuid.UUID(g.key) for g in hits.by_distributor if g.key is not None}
+    ids.update(await recalls.recall_progress(session, recall.id))
+    return sorted(ids)
+
+
+async def recall_distributor_ids(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    recall_id: uuid.UUID,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[uuid.UUID]:
+    """Distributors concerned by the recall, ordered by id, ids greater than ``after``:
+    those whose shipped units were scanned as recall hits and those that confirmed
+    quantities. (Shipment-based reach joins when channel_control offers a range query.)"""
+    recall = await recalls.get_recall(session, brand_id, recall_id)
+    ids = await _affected_distributors(session, recall)
+    return [i for i in ids if after is None or i > after][:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerTarget:
+    """A consumer to notify. ``key`` orders targets and is the cursor of the next page."""
+
+    key: str
+    device_hash: str | None
+    wechat_openid: str | None
+
+
+async def recall_consumer_targets(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    recall_id: uuid.UUID,
+    *,
+    after: str | None,
+    limit: int,
+) -> list[ConsumerTarget]:
+    """Everyone who scanned an affected code (by keyed device hash, for the in-app inbox),
+    in ``key`` order after the cursor ``after``. Claimers with a WeChat openid follow once
+    loyalty offers its claimers-in-range query."""
+    recall = await recalls.get_recall(session, brand_id, recall_id)
+    if after is not None and not after.startswith(DEVICE_KEY):
+        return []
+    ranges = coalesce_code_ids(await recall_code_ranges(session, recall))
+    hashes = await trace_queries.scanners_in_ranges(
+        session,
+        brand_id,
+        ranges,
+        after=after[len(DEVICE_KEY) :] if after else None,
+        limit=limit,
+    )
+    return [ConsumerTarget(DEVICE_KEY + h, h, None) for h in hashes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbox
+# ---------------------------------------------------------------------------------------------
+async def emit_recall_event(session: AsyncSession, recall: Recall, event_type: str) -> None:
+    """Write ``recall.started`` / ``recall.updated`` / ``recall.closed`` in the caller's
+    transaction (the one that made the change)."""
+    distributor_ids = await _affected_distributors(session, recall)
+    payload: dict[str, Any] = {
+        "recall_id": str(recall.id),
+        "brand_id": str(recall.brand_id),
+        "status": recall.status,
+        "severity": recall.severity,
+        "reason": recall.reason,
+        "consumer_instructions": recall.consumer_instructions,
+        "distributor_instructions": recall.distributor_instructions,
+        "distributor_ids": [str(d) for d in distributor_ids],
+        "version": recall.version,
+    }
+    outbox.emit(
+        session,
+        brand_id=recall.brand_id,
+        event_type=event_type,
+        subject_type="recall",
+        subject_id=recall.id,
+        payload=payload,
+    )

@@ -1,0 +1,390 @@
+"""Routes of traceability and recalls (issue 6): recalls and their affected set, traces,
+EPCIS export (admin side, brand scoped) and recall confirmations (distributor side).
+
+Recall status changes commit, then invalidate the scan path's metadata of every roll the
+recall covers (before and after the change), so the next scan of an affected code shows the
+notice at once; the outbox event is written in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_api import epcis, recall_reports, traces
+from admin_api.trace_schemas import (
+    AffectedSetOut,
+    BackwardTraceOut,
+    ConfirmationIn,
+    DistributorRecallOut,
+    ForwardTraceOut,
+)
+from anticounterfeit import recalls
+from anticounterfeit.catalogue_routes import (
+    SECURITY,
+    ActingBrand,
+    Caller,
+    Db,
+    metadata_of,
+    scoped_dependencies,
+)
+from anticounterfeit.catalogue_schemas import changes_of
+from anticounterfeit.codes import Keyring
+from anticounterfeit.trace_models import Recall, RecallStatus
+from anticounterfeit.trace_schemas import (
+    ProgressOut,
+    RecallCreate,
+    RecallOut,
+    RecallUpdate,
+    ScopeOut,
+)
+from channel_control.credentials import DistributorPrincipal
+from channel_control.distributor_routes import provide_distributor_principal
+from kernel.auth import Role
+from kernel.errors import InvalidInput
+from kernel.http import Limit, Offset, Page, provide_settings
+
+__all__ = [
+    "ROUTES",
+    "DistributorRecallController",
+    "EpcisController",
+    "RecallController",
+    "TraceController",
+]
+
+WRITERS = (Role.BRAND_ADMIN,)
+READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
+DistributorCaller = NamedDependency[DistributorPrincipal]
+RecallStatusFilter = Literal["draft", "active", "closed"]
+
+
+async def recall_out(db: AsyncSession, recall: Recall) -> RecallOut:
+    scopes = [
+        ScopeOut(
+            kind=s.kind,
+            batch_id=s.batch_id,
+            material_lot_id=s.material_lot_id,
+            roll_id=s.roll_id,
+            seq_start=s.seq_start,
+            seq_end=s.seq_end,
+        )
+        for s in await recalls.recall_scopes(db, recall.id)
+    ]
+    return RecallOut.of(recall, scopes)
+
+
+def _keyring(state: State) -> Keyring:
+    keyring: Keyring = state.keyring
+    return keyring
+
+
+class RecallController(Controller):
+    path = "/v1/admin/recalls"
+    tags = ("recalls",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @post("/", status_code=201)
+    async def create_recall(
+        self, data: JSONBody[RecallCreate], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> RecallOut:
+        """Define a recall (draft): reason, severity, instructions, scopes (batches, material
+        lots, code ranges). Nothing reaches consumers until it is activated."""
+        principal.require_role(*WRITERS)
+        recall = await recalls.create_recall(
+            db,
+            principal,
+            acting_brand,
+            reason=data.reason,
+            severity=data.severity,
+            consumer_instructions=data.consumer_instructions,
+            distributor_instructions=data.distributor_instructions,
+            scopes=[s.to_scope() for s in data.scopes],
+        )
+        return await recall_out(db, recall)
+
+    @get("/")
+    async def list_recalls(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        status: FromQuery[RecallStatusFilter | None] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[RecallOut]:
+        """The brand's recalls, newest first; filter by status."""
+        principal.require_role(*READERS)
+        rows, total = await recalls.list_recalls(
+            db, acting_brand, status=status, limit=limit, offset=offset
+        )
+        return Page(
+            items=[await recall_out(db, r) for r in rows], total=total, limit=limit, offset=offset
+        )
+
+    @get("/{recall_id:uuid}")
+    async def get_recall(
+        self, recall_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> RecallOut:
+        """One recall with its scopes."""
+        principal.require_role(*READERS)
+        return await recall_out(db, await recalls.get_recall(db, acting_brand, recall_id))
+
+    @patch("/{recall_id:uuid}")
+    async def update_recall(
+        self,
+        recall_id: FromPath[uuid.UUID],
+        data: JSONBody[RecallUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+    ) -> RecallOut:
+        """Change a draft or active recall (texts, severity, scopes). Changing an active one
+        emits ``recall.updated`` and takes effect on the scan path at once."""
+        principal.require_role(*WRITERS)
+        changes = changes_of(data)
+        scopes = changes.pop("scopes", None)
+        recall, before = await recalls.update_recall(
+            db,
+            principal,
+            acting_brand,
+            recall_id,
+            changes,
+            [s.to_scope() for s in scopes] if scopes is not None else None,
+        )
+        if recall.status == RecallStatus.ACTIVE:
+            await recall_reports.emit_recall_event(db, recall, "recall.updated")
+        return await self._commit_and_invalidate(db, state, recall, before)
+
+    @post("/{recall_id:uuid}/activate", status_code=200)
+    async def activate_recall(
+        self,
+        recall_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+    ) -> RecallOut:
+        """draft → active: every scan of an affected code now shows the recall notice and is
+        recorded as a recall hit; ``recall.started`` goes to the outbox."""
+        principal.require_role(*WRITERS)
+        recall = await recalls.activate_recall(db, principal, acting_brand, recall_id)
+        await recall_reports.emit_recall_event(db, recall, "recall.started")
+        return await self._commit_and_invalidate(db, state, recall, set())
+
+    @post("/{recall_id:uuid}/close", status_code=200)
+    async def close_recall(
+        self,
+        recall_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+    ) -> RecallOut:
+        """active → closed: scans stop showing the notice; ``recall.closed`` is emitted."""
+        principal.require_role(*WRITERS)
+        recall = await recalls.close_recall(db, principal, acting_brand, recall_id)
+        await recall_reports.emit_recall_event(db, recall, "recall.closed")
+        return await self._commit_and_invalidate(db, state, recall, set())
+
+    @staticmethod
+    async def _commit_and_invalidate(
+        db: AsyncSession, state: State, recall: Recall, before: set[uuid.UUID]
+    ) -> RecallOut:
+        out = await recall_out(db, recall)
+        rolls = before | await recalls.affected_roll_ids(db, recall)
+        await db.commit()  # the scan path must not re-cache the old state before this lands
+        await metadata_of(state).invalidate(*rolls)
+        return out
+
+    @get("/{recall_id:uuid}/affected")
+    async def get_affected_set(
+        self, recall_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> AffectedSetOut:
+        """The affected set: units issued / active / void per batch, units scanned by
+        consumers, recall hits per region and distributor (units still in the market), and
+        the distributors' confirmed quarantined / returned quantities (progress)."""
+        principal.require_role(*READERS)
+        recall = await recalls.get_recall(db, acting_brand, recall_id)
+        affected = await recall_reports.affected_set(db, recall)
+        return AffectedSetOut.of(await recall_out(db, recall), affected)
+
+
+class TraceController(Controller):
+    path = "/v1/admin/traces"
+    tags = ("traceability",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @get("/backward")
+    async def trace_backward(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+        code: Annotated[
+            str | None,
+            QueryParameter(max_length=512, description="a scanned code (GS1 Digital Link)"),
+        ] = None,
+        batch_id: FromQuery[uuid.UUID | None] = None,
+    ) -> BackwardTraceOut:
+        """From a code (unit or case) or a batch back to the batch, its line and shift,
+        consumed material lots, suppliers and quality results. Give ``code`` or
+        ``batch_id``."""
+        principal.require_role(*READERS)
+        if code is not None:
+            resolved = await traces.resolve_code(
+                metadata_of(state), _keyring(state), acting_brand, code
+            )
+            trace = await traces.backward_from_code(db, resolved, acting_brand)
+        elif batch_id is not None:
+            trace = await traces.backward_from_batch(db, acting_brand, batch_id)
+        else:
+            raise InvalidInput("give code or batch_id", code="trace_root_required", field="code")
+        return BackwardTraceOut.of(trace)
+
+    @get("/forward")
+    async def trace_forward(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+        material_lot_id: FromQuery[uuid.UUID | None] = None,
+        batch_id: FromQuery[uuid.UUID | None] = None,
+        detail: FromQuery[traces.DetailKind] = "batches",
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> ForwardTraceOut:
+        """From a material lot or a batch forward: batches, code ranges, units issued /
+        active / void, units scanned and scans (summary, for every reader), plus one page of
+        ``detail`` (batches, scans or distributors) for brand admins only."""
+        principal.require_role(*READERS)
+        trace = await traces.forward_trace(
+            db,
+            _keyring(state),
+            acting_brand,
+            material_lot_id=material_lot_id,
+            batch_id=batch_id,
+            detail=detail,
+            with_lists=traces.may_list(principal),
+            limit=limit,
+            offset=offset,
+        )
+        return ForwardTraceOut.of(trace, limit=limit, offset=offset)
+
+
+class EpcisController(Controller):
+    path = "/v1/admin/epcis"
+    tags = ("traceability",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    @get("/batches/{batch_id:uuid}", media_type=epcis.EPCIS_MEDIA_TYPE)
+    async def export_batch_epcis(
+        self,
+        batch_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+    ) -> Response[dict[str, Any]]:
+        """The batch's history as an EPCIS 2.0 JSON-LD document (class-level identifiers)."""
+        principal.require_role(*READERS)
+        settings = provide_settings(state)
+        document = await epcis.batch_document(
+            db, settings.resolver_base_url, acting_brand, batch_id
+        )
+        return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
+
+    @get("/codes", media_type=epcis.EPCIS_MEDIA_TYPE)
+    async def export_code_epcis(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+        code: Annotated[
+            str, QueryParameter(min_length=5, max_length=512, description="a GS1 Digital Link")
+        ],
+    ) -> Response[dict[str, Any]]:
+        """One code's history as an EPCIS 2.0 JSON-LD document (instance-level identifier)."""
+        principal.require_role(*READERS)
+        resolved = await traces.resolve_code(
+            metadata_of(state), _keyring(state), acting_brand, code
+        )
+        settings = provide_settings(state)
+        document = await epcis.code_document(db, settings.resolver_base_url, resolved)
+        return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
+
+
+class DistributorRecallController(Controller):
+    """Distributor side: the brand's active recalls and this distributor's confirmations."""
+
+    path = "/v1/distributor/recalls"
+    tags = ("distributor",)
+    dependencies = {"distributor": Provide(provide_distributor_principal)}
+
+    @get("/")
+    async def list_distributor_recalls(
+        self, distributor: DistributorCaller, db: Db
+    ) -> list[DistributorRecallOut]:
+        """Active recalls of the distributor's brand with instructions and the distributor's
+        latest confirmation."""
+        rows, _ = await recalls.list_recalls(
+            db, distributor.brand_id, status=RecallStatus.ACTIVE, limit=200, offset=0
+        )
+        out: list[DistributorRecallOut] = []
+        for recall in rows:
+            mine = (await recalls.recall_progress(db, recall.id)).get(distributor.distributor_id)
+            out.append(
+                DistributorRecallOut(
+                    id=recall.id,
+                    status=recall.status,
+                    severity=recall.severity,
+                    reason=recall.reason,
+                    distributor_instructions=recall.distributor_instructions,
+                    activated_at=recall.activated_at,
+                    my_confirmation=ProgressOut.of(mine) if mine else None,
+                )
+            )
+        return out
+
+    @post("/{recall_id:uuid}/confirmations", status_code=201)
+    async def confirm_recall_quantities(
+        self,
+        recall_id: FromPath[uuid.UUID],
+        data: JSONBody[ConfirmationIn],
+        distributor: DistributorCaller,
+        db: Db,
+    ) -> ProgressOut:
+        """Report the distributor's current quarantined and returned quantities for an active
+        recall of its brand (each report replaces the previous one in the progress)."""
+        await recalls.confirm_quantities(
+            db,
+            distributor.brand_id,
+            recall_id,
+            distributor.distributor_id,
+            quarantined=data.quarantined,
+            returned=data.returned,
+            note=data.note,
+            confirmed_by=f"{distributor.via}:{distributor.name}",
+        )
+        latest = await recalls.recall_progress(db, recall_id)
+        return ProgressOut.of(latest[distributor.distributor_id])
+
+
+ROUTES: list[Any] = [
+    RecallController,
+    TraceController,
+    EpcisController,
+    DistributorRecallController,
+]

@@ -1,0 +1,297 @@
+"""Forward and backward traces: one call each, summary counts plus a paginated detail.
+
+- Backward, from a scanned code (or a case code) or a batch: code → roll → batch →
+  consumed material lots → suppliers, with the batch's line, shift and quality results.
+- Forward, from a material lot or a batch: batches → code ranges (rolls) → consumer scans,
+  with the scan path's channel context (the distributor a scanned unit was shipped to).
+
+Counts are computed over coalesced code_id ranges (index range scans), never per code.
+Who sees what: counts for every brand reader; lists (per-batch rows, individual scans,
+distributors) for brand admins and platform admins only (``may_list``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_api.recall_reports import coalesce_code_ids
+from anticounterfeit import genealogy
+from anticounterfeit.codes import Keyring, encode_code, verify_code
+from anticounterfeit.digital_link import parse_digital_link
+from anticounterfeit.genealogy import BatchGenealogy, CodeRange
+from anticounterfeit.metadata import CodeMetadataService, CodeState, RollMetadata
+from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
+from gateway import trace_queries
+from gateway.trace_queries import HitGroup, ScanRow
+from kernel.auth import Principal, Role
+from kernel.errors import InvalidInput, NotFound
+
+__all__ = [
+    "BackwardTrace",
+    "BatchTraceRow",
+    "ForwardTrace",
+    "ResolvedCode",
+    "TraceScan",
+    "backward_from_batch",
+    "backward_from_code",
+    "forward_trace",
+    "may_list",
+    "resolve_code",
+]
+
+DetailKind = Literal["batches", "scans", "distributors"]
+LISTERS = (Role.BRAND_ADMIN,)  # and platform admins
+
+
+def may_list(principal: Principal) -> bool:
+    """Lists of units, consumers' scans and distributors: admins only (viewers get counts)."""
+    return principal.is_platform_admin or principal.role in LISTERS
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ResolvedCode:
+    gtin: str
+    serial: str
+    code_id: int
+    meta: RollMetadata
+    state: CodeState
+
+
+async def resolve_code(
+    metadata: CodeMetadataService, keyring: Keyring, brand_id: uuid.UUID, url: str
+) -> ResolvedCode:
+    """A scanned Digital Link (URL, path or element string) to its roll and lifecycle state;
+    ``NotFound`` naming ``code`` when it is not a code this brand issued."""
+    link = parse_digital_link(url, field="code")
+    if link.serial is None:
+        raise InvalidInput("the code has no serial (AI 21)", code="no_serial", field="code")
+    decoded = verify_code(keyring, link.serial, link.gtin)
+    meta = await metadata.roll_for(decoded.kid, decoded.index) if decoded else None
+    if decoded is None or meta is None or meta.brand_id != brand_id:
+        raise NotFound("no such code issued by this brand", code="code_not_found", field="code")
+    return ResolvedCode(
+        gtin=link.gtin,
+        serial=link.serial.strip().upper(),
+        code_id=(decoded.kid << 40) | decoded.index,
+        meta=meta,
+        state=meta.state_of(decoded.index),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BackwardTrace:
+    code: ResolvedCode | None
+    genealogy: BatchGenealogy | None
+
+
+async def backward_from_code(
+    session: AsyncSession, resolved: ResolvedCode, brand_id: uuid.UUID
+) -> BackwardTrace:
+    batch = resolved.state.batch
+    if batch is None:
+        return BackwardTrace(resolved, None)
+    return BackwardTrace(resolved, await genealogy.get_batch_genealogy(session, brand_id, batch.id))
+
+
+async def backward_from_batch(
+    session: AsyncSession, brand_id: uuid.UUID, batch_id: uuid.UUID
+) -> BackwardTrace:
+    return BackwardTrace(None, await genealogy.get_batch_genealogy(session, brand_id, batch_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BatchTraceRow:
+    batch_id: uuid.UUID
+    lot: str
+    product_id: uuid.UUID
+    gtin: str
+    consumed_quantity: float | None
+    consumed_unit: str | None
+    code_ranges: int
+    units_issued: int
+    units_active: int
+    units_scanned: int
+    scans: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceScan:
+    scan: ScanRow
+    serial: str | None
+    gtin: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardTrace:
+    root_kind: str
+    root_id: uuid.UUID
+    batches: int
+    products: int
+    code_ranges: int
+    units_issued: int
+    units_active: int
+    units_void: int
+    units_scanned: int
+    scans: int
+    detail_kind: DetailKind
+    detail_total: int | None  # None: lists withheld from this caller
+    batch_rows: list[BatchTraceRow] | None = None
+    scan_rows: list[TraceScan] | None = None
+    distributor_rows: list[HitGroup] | None = None
+
+
+async def forward_trace(
+    session: AsyncSession,
+    keyring: Keyring,
+    brand_id: uuid.UUID,
+    *,
+    material_lot_id: uuid.UUID | None,
+    batch_id: uuid.UUID | None,
+    detail: DetailKind,
+    with_lists: bool,
+    limit: int,
+    offset: int,
+) -> ForwardTrace:
+    """Everything downstream of a material lot or a batch (exactly one of them)."""
+    consumed: dict[uuid.UUID, list[tuple[uuid.UUID, float, str | None]]] = {}
+    if material_lot_id is not None:
+        await genealogy.get_material_lot(
+            session, brand_id, material_lot_id, field="material_lot_id"
+        )
+        consumed = await genealogy.batches_of_material_lots(session, brand_id, [material_lot_id])
+        root_kind, root_id = "material_lot", material_lot_id
+    elif batch_id is not None:
+        await genealogy.get_batch_genealogy(session, brand_id, batch_id)  # 404 if not ours
+        consumed = {batch_id: []}
+        root_kind, root_id = "batch", batch_id
+    else:
+        raise InvalidInput(
+            "give material_lot_id or batch_id", code="trace_root_required", field="material_lot_id"
+        )
+    batches = {
+        b.id: b
+        for b in (
+            await session.execute(
+                select(Batch)
+                .where(Batch.brand_id == brand_id, Batch.id.in_(list(consumed)))
+                .order_by(Batch.production_date, Batch.lot, Batch.id)
+            )
+        ).scalars()
+    }
+    ranges = await genealogy.code_ranges_of_batches(session, brand_id, batches)
+    coalesced = coalesce_code_ids(ranges)
+    counts = await trace_queries.scan_counts_in_ranges(session, coalesced)
+    trace = ForwardTrace(
+        root_kind=root_kind,
+        root_id=root_id,
+        batches=len(batches),
+        products=len({b.product_id for b in batches.values()}),
+        code_ranges=len(ranges),
+        units_issued=sum(r.count for r in ranges),
+        units_active=sum(r.active for r in ranges),
+        units_void=sum(r.void for r in ranges),
+        units_scanned=sum(c.units_scanned for c in counts),
+        scans=sum(c.scans for c in counts),
+        detail_kind=detail,
+        detail_total=None,
+    )
+    if not with_lists:
+        return trace
+    if detail == "batches":
+        rows = await _batch_rows(
+            session, list(batches.values()), consumed, ranges, limit=limit, offset=offset
+        )
+        return _with(trace, len(batches), batch_rows=rows)
+    if detail == "scans":
+        scans = await trace_queries.scans_in_ranges(
+            session, brand_id, coalesced, limit=limit, offset=offset
+        )
+        return _with(trace, trace.scans, scan_rows=await _with_serials(session, keyring, scans))
+    groups = await trace_queries.scan_groups_in_ranges(session, brand_id, coalesced)
+    return _with(trace, len(groups), distributor_rows=groups[offset : offset + limit])
+
+
+def _with(trace: ForwardTrace, total: int, **lists: Any) -> ForwardTrace:
+    return replace(trace, detail_total=total, **lists)
+
+
+async def _batch_rows(
+    session: AsyncSession,
+    batches: list[Batch],
+    consumed: dict[uuid.UUID, list[tuple[uuid.UUID, float, str | None]]],
+    ranges: list[CodeRange],
+    *,
+    limit: int,
+    offset: int,
+) -> list[BatchTraceRow]:
+    page = batches[offset : offset + limit]
+    by_batch: dict[uuid.UUID | None, list[CodeRange]] = defaultdict(list)
+    for r in ranges:
+        by_batch[r.batch_id].append(r)
+    gtins = {
+        p.id: p.gtin
+        for p in (
+            await session.execute(
+                select(Product).where(Product.id.in_({b.product_id for b in page}))
+            )
+        ).scalars()
+    }
+    rows: list[BatchTraceRow] = []
+    for batch in page:
+        own = by_batch.get(batch.id, [])
+        counts = await trace_queries.scan_counts_in_ranges(session, coalesce_code_ids(own))
+        uses = consumed.get(batch.id) or []
+        rows.append(
+            BatchTraceRow(
+                batch_id=batch.id,
+                lot=batch.lot,
+                product_id=batch.product_id,
+                gtin=gtins[batch.product_id],
+                consumed_quantity=sum(q for _, q, _ in uses) if uses else None,
+                consumed_unit=uses[0][2] if uses else None,
+                code_ranges=len(own),
+                units_issued=sum(r.count for r in own),
+                units_active=sum(r.active for r in own),
+                units_scanned=sum(c.units_scanned for c in counts),
+                scans=sum(c.scans for c in counts),
+            )
+        )
+    return rows
+
+
+async def _with_serials(
+    session: AsyncSession, keyring: Keyring, scans: list[ScanRow]
+) -> list[TraceScan]:
+    """Attach each scanned code's GTIN and serial (re-derived from its id: nothing stored)."""
+    out: list[TraceScan] = []
+    gtin_of: dict[int, str | None] = {}
+    for scan in scans:
+        kid, index = split_code_id(scan.code_id)
+        if scan.code_id not in gtin_of:
+            product_gtin = (
+                await session.execute(
+                    select(Product.gtin)
+                    .join(CodeRoll, CodeRoll.product_id == Product.id)
+                    .where(CodeRoll.kid == kid, CodeRoll.first_index <= index)
+                    .order_by(CodeRoll.first_index.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            gtin_of[scan.code_id] = product_gtin
+        gtin = gtin_of[scan.code_id]
+        key = keyring.get(kid)
+        serial = encode_code(key, index, gtin) if key is not None and gtin else None
+        out.append(TraceScan(scan, serial, gtin))
+    return out

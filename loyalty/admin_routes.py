@@ -1,0 +1,421 @@
+"""Brand admin loyalty API under ``/v1/admin/loyalty``: campaigns, prizes, catalogue,
+distributor premises, consumer lookup, ledger audit, the review queue, draw audits, payouts,
+statistics and points expiry. Every query is scoped by the acting brand."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, get, patch, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from anticounterfeit.catalogue_routes import (
+    SECURITY,
+    ActingBrand,
+    Caller,
+    Db,
+    scoped_dependencies,
+)
+from kernel.audit import record_audit
+from kernel.auth import Role
+from kernel.db import utcnow
+from kernel.http import Limit, Offset, Page
+from loyalty import campaigns, queries, rewards
+from loyalty.claims import LoyaltyService
+from loyalty.schemas import (
+    CampaignBudgetOut,
+    CampaignIn,
+    CampaignOut,
+    CampaignUpdate,
+    CatalogueItemIn,
+    CatalogueItemOut,
+    CatalogueItemUpdate,
+    ClaimOut,
+    ConsumerOut,
+    DailyStatsOut,
+    DrawAuditOut,
+    ExpiryOut,
+    LedgerEntryOut,
+    PayoutOut,
+    PremisesIn,
+    PremisesOut,
+    PrizeIn,
+    PrizeOut,
+    ReviewIn,
+    StatsOut,
+)
+from loyalty.views import (
+    campaign_out,
+    claim_out,
+    item_out,
+    ledger_out,
+    payout_out,
+    premises_out,
+    prize_out,
+)
+
+__all__ = ["ADMIN_ROUTES", "LoyaltyAdminController"]
+
+WRITERS = (Role.BRAND_ADMIN,)
+READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
+
+
+def _loyalty(state: State) -> LoyaltyService:
+    service: LoyaltyService = state.loyalty
+    return service
+
+
+class LoyaltyAdminController(Controller):
+    path = "/v1/admin/loyalty"
+    tags = ("loyalty-admin",)
+    security = SECURITY
+    dependencies = scoped_dependencies()
+
+    # ----------------------------------------------------------------------------- campaigns
+    @post("/campaigns", status_code=201)
+    async def create_campaign(
+        self, data: JSONBody[CampaignIn], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> CampaignOut:
+        """Create a points or multiplier campaign (see docs/loyalty.md for the matching rule)."""
+        principal.require_role(*WRITERS)
+        return campaign_out(await campaigns.create_campaign(db, principal, acting_brand, data))
+
+    @get("/campaigns")
+    async def list_campaigns(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[CampaignOut]:
+        """The brand's campaigns with budget spent so far."""
+        principal.require_role(*READERS)
+        rows, total = await campaigns.list_campaigns(db, acting_brand, limit=limit, offset=offset)
+        return Page(items=[campaign_out(c) for c in rows], total=total, limit=limit, offset=offset)
+
+    @get("/campaigns/{campaign_id:uuid}")
+    async def get_campaign(
+        self, campaign_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> CampaignOut:
+        """One campaign (404 for another brand's)."""
+        principal.require_role(*READERS)
+        return campaign_out(await campaigns.get_campaign(db, acting_brand, campaign_id))
+
+    @patch("/campaigns/{campaign_id:uuid}")
+    async def update_campaign(
+        self,
+        campaign_id: FromPath[uuid.UUID],
+        data: JSONBody[CampaignUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> CampaignOut:
+        """Rename, extend, pause (``active``), change budgets (never below what was spent)
+        or caps."""
+        principal.require_role(*WRITERS)
+        campaign = await campaigns.update_campaign(db, principal, acting_brand, campaign_id, data)
+        return campaign_out(campaign)
+
+    @post("/campaigns/{campaign_id:uuid}/prizes", status_code=201)
+    async def create_prize(
+        self,
+        campaign_id: FromPath[uuid.UUID],
+        data: JSONBody[PrizeIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> PrizeOut:
+        """Add a prize tier to the campaign's draw (probabilities sum to at most 1,000,000)."""
+        principal.require_role(*WRITERS)
+        prize = await campaigns.create_prize(db, principal, acting_brand, campaign_id, data)
+        return prize_out(prize)
+
+    @get("/campaigns/{campaign_id:uuid}/prizes")
+    async def list_prizes(
+        self, campaign_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> list[PrizeOut]:
+        """The campaign's prize tiers, in draw order, with stock awarded."""
+        principal.require_role(*READERS)
+        return [prize_out(p) for p in await campaigns.list_prizes(db, acting_brand, campaign_id)]
+
+    # ----------------------------------------------------------------------------- catalogue
+    @post("/catalogue", status_code=201)
+    async def create_item(
+        self,
+        data: JSONBody[CatalogueItemIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> CatalogueItemOut:
+        """Add a redemption item (goods, or a cash red envelope paid through the payout queue)."""
+        principal.require_role(*WRITERS)
+        return item_out(await campaigns.create_item(db, principal, acting_brand, data))
+
+    @get("/catalogue")
+    async def list_items(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[CatalogueItemOut]:
+        """Every item of the brand, active or not."""
+        principal.require_role(*READERS)
+        rows, total = await campaigns.list_items(
+            db, acting_brand, only_active=False, limit=limit, offset=offset
+        )
+        return Page(items=[item_out(i) for i in rows], total=total, limit=limit, offset=offset)
+
+    @patch("/catalogue/{item_id:uuid}")
+    async def update_item(
+        self,
+        item_id: FromPath[uuid.UUID],
+        data: JSONBody[CatalogueItemUpdate],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+    ) -> CatalogueItemOut:
+        """Rename, restock (never below what was redeemed) or withdraw an item."""
+        principal.require_role(*WRITERS)
+        return item_out(await campaigns.update_item(db, principal, acting_brand, item_id, data))
+
+    # ------------------------------------------------------------------------------ premises
+    @post("/premises", status_code=201)
+    async def create_premises(
+        self, data: JSONBody[PremisesIn], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> PremisesOut:
+        """A distributor's site: GPS-located claims inside its circle are held for review."""
+        principal.require_role(*WRITERS)
+        return premises_out(await campaigns.create_premises(db, principal, acting_brand, data))
+
+    @get("/premises")
+    async def list_premises(
+        self, principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> list[PremisesOut]:
+        """The brand's distributor premises."""
+        principal.require_role(*READERS)
+        return [premises_out(p) for p in await campaigns.list_premises(db, acting_brand)]
+
+    # ------------------------------------------------------------------- consumers and ledger
+    @get("/consumers")
+    async def list_consumers(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        consumer_id: FromQuery[uuid.UUID | None] = None,
+        openid: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[ConsumerOut]:
+        """Consumers with points at this brand (look one up by id or openid)."""
+        principal.require_role(*READERS)
+        rows, total = await queries.brand_consumers(
+            db, acting_brand, consumer_id=consumer_id, openid=openid, limit=limit, offset=offset
+        )
+        return Page(
+            items=[
+                ConsumerOut(
+                    id=r.consumer.id,
+                    openid=r.consumer.openid,
+                    anonymous=r.consumer.openid is None,
+                    balance=r.balance,
+                    pending=r.pending,
+                    claims=r.claims,
+                    created_at=r.consumer.created_at,
+                )
+                for r in rows
+            ],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/ledger")
+    async def list_ledger(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        consumer_id: FromQuery[uuid.UUID | None] = None,
+        reason: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[LedgerEntryOut]:
+        """Ledger audit: this brand's entries, newest first, by consumer and reason."""
+        principal.require_role(*READERS)
+        rows, total = await queries.ledger_page(
+            db,
+            brand_id=acting_brand,
+            consumer_id=consumer_id,
+            reason=reason,
+            limit=limit,
+            offset=offset,
+        )
+        return Page(items=[ledger_out(e) for e in rows], total=total, limit=limit, offset=offset)
+
+    # --------------------------------------------------------------------------- review queue
+    @get("/reviews")
+    async def list_reviews(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        status: Annotated[str, QueryParameter(pattern="^(held|credited|rejected)$")] = "held",
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[ClaimOut]:
+        """Claims held by fraud signals (oldest first), with their ``hold_reasons``."""
+        principal.require_role(*READERS)
+        rows, total = await queries.review_queue(
+            db, acting_brand, status=status, limit=limit, offset=offset
+        )
+        return Page(items=[claim_out(c) for c in rows], total=total, limit=limit, offset=offset)
+
+    @post("/claims/{claim_id:uuid}/release", status_code=200)
+    async def release_claim(
+        self,
+        claim_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+        data: JSONBody[ReviewIn | None] = None,
+    ) -> ClaimOut:
+        """Credit a held claim's points (and run its draw). 409 ``not_held`` otherwise."""
+        principal.require_role(*WRITERS)
+        outcome = await _loyalty(state).release(
+            db, principal, acting_brand, claim_id, data.note if data else None
+        )
+        return claim_out(outcome.claim)
+
+    @post("/claims/{claim_id:uuid}/reject", status_code=200)
+    async def reject_claim(
+        self,
+        claim_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+        data: JSONBody[ReviewIn | None] = None,
+    ) -> ClaimOut:
+        """Drop a held claim's pending points; the campaigns get their budget back."""
+        principal.require_role(*WRITERS)
+        outcome = await _loyalty(state).reject(
+            db, principal, acting_brand, claim_id, data.note if data else None
+        )
+        return claim_out(outcome.claim)
+
+    # ---------------------------------------------------------------------------- draw audit
+    @get("/draws/{draw_id:uuid}")
+    async def audit_draw(
+        self, draw_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> DrawAuditOut:
+        """A draw with its seed and tiers, recomputed: ``consistent`` says the stored outcome
+        follows from them (``out_of_stock``: the winning tier had no stock left)."""
+        principal.require_role(*READERS)
+        draw = await queries.get_draw(db, acting_brand, draw_id)
+        roll = rewards.compute_roll(draw.seed, draw.claim_id)
+        tiers = [(uuid.UUID(t["prize_id"]), int(t["probability_ppm"])) for t in draw.tiers]
+        expected = rewards.pick_tier(tiers, roll)
+        consistent = roll == draw.roll and (
+            (draw.outcome == "won" and draw.prize_id == expected)
+            or (draw.outcome == "lost" and expected is None)
+            or (draw.outcome == "out_of_stock" and expected is not None)
+        )
+        return DrawAuditOut(
+            id=draw.id,
+            claim_id=draw.claim_id,
+            campaign_id=draw.campaign_id,
+            seed=draw.seed,
+            roll=draw.roll,
+            tiers=list(draw.tiers),
+            outcome=draw.outcome,
+            prize_id=draw.prize_id,
+            recomputed_roll=roll,
+            recomputed_prize_id=expected,
+            consistent=consistent,
+        )
+
+    # -------------------------------------------------------------------------------- payouts
+    @get("/payouts")
+    async def list_payouts(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        status: Annotated[str | None, QueryParameter(pattern="^(queued|sent|failed)$")] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[PayoutOut]:
+        """Cash payouts and their delivery state."""
+        principal.require_role(*READERS)
+        rows, total = await queries.payouts_page(
+            db, acting_brand, status=status, limit=limit, offset=offset
+        )
+        return Page(items=[payout_out(p) for p in rows], total=total, limit=limit, offset=offset)
+
+    # ------------------------------------------------------------------------ stats / expiry
+    @get("/stats")
+    async def get_stats(
+        self,
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        start: FromQuery[date],
+        end: FromQuery[date],
+    ) -> StatsOut:
+        """Daily claims (and held), points issued, redemptions and points redeemed for
+        ``start..end`` (UTC days, inclusive), and every campaign's budget left."""
+        principal.require_role(*READERS)
+        days = await queries.daily_stats(db, acting_brand, start, end)
+        budgets = await queries.budgets_left(db, acting_brand)
+        return StatsOut(
+            days=[
+                DailyStatsOut(
+                    day=d.day,
+                    claims=d.claims,
+                    held=d.held,
+                    points_issued=d.points_issued,
+                    redemptions=d.redemptions,
+                    points_redeemed=d.points_redeemed,
+                )
+                for d in days
+            ],
+            campaigns=[
+                CampaignBudgetOut(
+                    campaign_id=c.id,
+                    name=c.name,
+                    budget_points_left=points,
+                    budget_claims_left=claims,
+                )
+                for c, points, claims in budgets
+            ],
+        )
+
+    @post("/expire", status_code=200)
+    async def expire_points(
+        self, principal: Caller, acting_brand: ActingBrand, db: Db
+    ) -> ExpiryOut:
+        """Expire this brand's points past their expiry date now (also ``scanguard loyalty
+        expire-points``, for a scheduler). Idempotent."""
+        principal.require_role(*WRITERS)
+        accounts, points = await rewards.expire_points(db, acting_brand, utcnow())
+        record_audit(
+            db,
+            principal,
+            "loyalty.points.expire",
+            target_type="brand",
+            target_id=acting_brand,
+            brand_id=acting_brand,
+            details={"accounts": accounts, "points": points},
+        )
+        return ExpiryOut(accounts=accounts, points_expired=points)
+
+
+ADMIN_ROUTES: list[Any] = [LoyaltyAdminController]

@@ -1,0 +1,454 @@
+"""Claims: points for the first genuine claim of a code, fraud holds, the review queue.
+
+A claim is accepted when the code verifies (MAC), is active, the database recorded its first
+scan, and that first scan came from the claimer's device (covers both "genuine for this
+device" and "already_scanned, unclaimed, claimed by the first scanner"). Products with a
+scratch-off PIN also need the right PIN; wrong PINs are limited per consumer and per code
+(Redis counters; the database counts when Redis is down — every failure is also stored).
+
+Exactly once: the claim row is inserted first; its unique ``code_id`` lets one transaction
+win across all consumers and workers, the others get 409 ``already_claimed``. Then the
+consumer's account is locked, the paying campaigns are picked (budgets taken atomically), the
+fraud signals decide between credited and held (pending points + ``points.held`` event), and a
+credited claim runs its prize draw — all in the request's transaction.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from anticounterfeit.codes import Keyring, verify_code, verify_pin
+from anticounterfeit.digital_link import parse_digital_link
+from anticounterfeit.metadata import CodeMetadataService
+from anticounterfeit.models import code_id_of
+from channel_control.territory import haversine_m
+from gateway.geo import GpsFix
+from gateway.queries import DeviceScan, device_scan_of, first_scan_of
+from gateway.service import ScanService
+from kernel.audit import record_audit
+from kernel.auth import Principal
+from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.db import session_scope, utcnow
+from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from kernel.outbox import emit
+from kernel.runtime import Runtime
+from loyalty.campaigns import pick_payers, refund_budget
+from loyalty.ledger import AVAILABLE, PENDING, lock_account, post
+from loyalty.models import Claim, Consumer, PinFailure, Premises
+from loyalty.rewards import DrawResult, draw_for_claim
+
+__all__ = ["ClaimOutcome", "ClaimRequest", "LoyaltyService"]
+
+log = structlog.get_logger("loyalty.claims")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    url: str
+    device_id: str
+    ip: str
+    pin: str | None = None
+    gps: GpsFix | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    claim: Claim
+    draw: DrawResult | None
+
+
+class LoyaltyService:
+    """The claim path's long-lived collaborators (keyring, roll metadata, the scan service's
+    device hash, Redis); one per process, on ``app.state.loyalty``."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        keyring: Keyring,
+        metadata: CodeMetadataService,
+        scans: ScanService,
+    ) -> None:
+        self.rt = runtime
+        self.settings = runtime.settings
+        self.keyring = keyring
+        self.metadata = metadata
+        self.scans = scans
+
+    # -------------------------------------------------------------------------------- claim
+    async def claim(
+        self, session: AsyncSession, consumer: Consumer, request: ClaimRequest
+    ) -> ClaimOutcome:
+        """Claim the points of one code for ``consumer`` (see the module docstring)."""
+        link = parse_digital_link(request.url, field="url")
+        decoded = verify_code(self.keyring, link.serial, link.gtin) if link.serial else None
+        meta = await self.metadata.roll_for(decoded.kid, decoded.index) if decoded else None
+        if decoded is None or meta is None or meta.product.gtin != link.gtin:
+            raise InvalidInput("this is not a genuine code", code="not_genuine", field="url")
+        state = meta.state_of(decoded.index)
+        if state.status != "active":
+            raise Conflict(f"this code is {state.status}", code="code_not_active", field="url")
+        code_id = code_id_of(decoded.kid, decoded.index)
+        device = self.scans.device_hash(request.device_id)
+        first = await first_scan_of(session, code_id)
+        if first is None:
+            raise Conflict("scan the code before claiming it", code="not_scanned", field="url")
+        if first.device_hash != device:
+            raise Forbidden(
+                "only the device that scanned this code first can claim it",
+                code="not_first_scanner",
+                field="device_id",
+            )
+        if meta.product.pin_length:
+            await self._check_pin(
+                consumer.id,
+                code_id,
+                decoded.kid,
+                decoded.index,
+                request.pin,
+                meta.product.pin_length,
+            )
+        scan = await device_scan_of(session, code_id, device)
+        now = utcnow()
+        group_key = (
+            f"shipment:{scan.shipment_id}"
+            if scan and scan.shipment_id
+            else (f"batch:{state.batch.id}" if state.batch else f"roll:{meta.roll_id}")
+        )
+        claim = Claim(
+            code_id=code_id,
+            brand_id=meta.brand_id,
+            consumer_id=consumer.id,
+            product_id=meta.product.id,
+            roll_id=meta.roll_id,
+            group_key=group_key,
+            campaign_id=None,
+            bonus_campaign_id=None,
+            base_points=0,
+            bonus_points=0,
+            status="credited",
+            hold_reasons=[],
+            device_hash=device,
+            ip=request.ip,
+            region=scan.region if scan else first.region,
+            scan_uid=scan.scan_uid if scan else first.scan_uid,
+            created_at=now,
+        )
+        session.add(claim)
+        try:
+            await session.flush()  # the unique code_id: one claim wins, everywhere
+        except IntegrityError as exc:  # the request's transaction rolls back with the error
+            raise Conflict(
+                "this code's points were already claimed", code="already_claimed", field="url"
+            ) from exc
+        await lock_account(session, consumer.id, meta.brand_id)
+        payers = await pick_payers(
+            session,
+            brand_id=meta.brand_id,
+            product_id=meta.product.id,
+            consumer_id=consumer.id,
+            country=scan.country if scan else first.country,
+            region=claim.region,
+            now=now,
+        )
+        if payers is None:
+            raise Conflict(
+                "no campaign pays points for this code now", code="no_campaign", field="url"
+            )
+        claim.campaign_id = payers.campaign.id
+        claim.bonus_campaign_id = payers.bonus.id if payers.bonus else None
+        claim.base_points = payers.base_points
+        claim.bonus_points = payers.bonus_points
+        reasons = await self._fraud_signals(session, claim, scan, request.gps, now)
+        claim.hold_reasons = reasons
+        if reasons:
+            claim.status = "held"
+            await post(
+                session,
+                consumer_id=consumer.id,
+                brand_id=claim.brand_id,
+                delta=claim.points,
+                reason="hold",
+                ref_type="claim",
+                ref_id=claim.id,
+                idem_key=f"claim:{claim.id}",
+                bucket=PENDING,
+                campaign_id=claim.campaign_id,
+            )
+            emit(
+                session,
+                brand_id=claim.brand_id,
+                event_type="points.held",
+                subject_type="claim",
+                subject_id=claim.id,
+                payload={
+                    "claim_id": str(claim.id),
+                    "consumer_id": str(consumer.id),
+                    "code_id": code_id,
+                    "points": claim.points,
+                    "reasons": reasons,
+                },
+            )
+            log.info("loyalty.claim.held", claim_id=str(claim.id), reasons=reasons)
+            await session.flush()
+            return ClaimOutcome(claim, None)
+        await self._credit(session, claim, now)
+        await session.flush()
+        return ClaimOutcome(claim, await draw_for_claim(session, claim))
+
+    async def _credit(self, session: AsyncSession, claim: Claim, now: datetime) -> None:
+        ttl = self.settings.points_ttl_days
+        await post(
+            session,
+            consumer_id=claim.consumer_id,
+            brand_id=claim.brand_id,
+            delta=claim.points,
+            reason="claim",
+            ref_type="code",
+            ref_id=claim.code_id,
+            idem_key=f"credit:{claim.id}",
+            bucket=AVAILABLE,
+            campaign_id=claim.campaign_id,
+            expires_at=now + timedelta(days=ttl) if ttl > 0 else None,
+        )
+
+    # ------------------------------------------------------------------------------- fraud
+    async def _fraud_signals(
+        self,
+        session: AsyncSession,
+        claim: Claim,
+        scan: DeviceScan | None,
+        gps: GpsFix | None,
+        now: datetime,
+    ) -> list[str]:
+        s = self.settings
+        since = now - timedelta(seconds=s.fraud_window_s)
+        reasons: list[str] = []
+        if scan is not None and (scan.code_suspicious or scan.verdict == "suspicious"):
+            reasons.append("suspicious_code")
+        recent = select(func.count()).where(Claim.created_at >= since, Claim.id != claim.id)
+        group = await session.scalar(
+            recent.where(Claim.consumer_id == claim.consumer_id, Claim.group_key == claim.group_key)
+        )
+        if int(group or 0) >= s.fraud_group_max_claims:
+            reasons.append("case_harvest")
+        if (
+            int(await session.scalar(recent.where(Claim.ip == claim.ip)) or 0)
+            >= s.fraud_ip_max_claims
+        ):
+            reasons.append("ip_burst")
+        devices = await session.scalar(recent.where(Claim.device_hash == claim.device_hash))
+        if int(devices or 0) >= s.fraud_device_max_claims:
+            reasons.append("device_burst")
+        position = gps or (
+            GpsFix(scan.lat, scan.lon, scan.accuracy_m)
+            if scan is not None
+            and scan.location_source == "gps"
+            and scan.lat is not None
+            and scan.lon is not None
+            else None
+        )
+        if position is not None and await self._at_premises(session, claim.brand_id, position):
+            reasons.append("at_distributor_premises")
+        return reasons
+
+    async def _at_premises(self, session: AsyncSession, brand_id: uuid.UUID, gps: GpsFix) -> bool:
+        sites = (
+            await session.execute(select(Premises).where(Premises.brand_id == brand_id))
+        ).scalars()
+        return any(
+            haversine_m(gps.lat, gps.lon, site.lat, site.lon) <= site.radius_m for site in sites
+        )
+
+    # --------------------------------------------------------------------------------- PINs
+    def _pin_keys(self, consumer_id: uuid.UUID, code_id: int) -> tuple[str, str]:
+        window = int(time.time() // self.settings.pin_failure_window_s)
+        return (
+            self.rt.key("loyalty", "pin", "consumer", consumer_id, window),
+            self.rt.key("loyalty", "pin", "code", code_id, window),
+        )
+
+    async def _check_pin(
+        self,
+        consumer_id: uuid.UUID,
+        code_id: int,
+        kid: int,
+        index: int,
+        pin: str | None,
+        length: int,
+    ) -> None:
+        await self._pin_limit(consumer_id, code_id)
+        if pin is None:
+            raise InvalidInput(
+                "this product needs the scratch-off PIN", code="pin_required", field="pin"
+            )
+        key = self.keyring.get(kid)
+        if key is not None and verify_pin(key, index, pin, length):
+            return
+        await self._pin_failed(consumer_id, code_id)
+        raise InvalidInput("wrong PIN", code="wrong_pin", field="pin")
+
+    async def _pin_limit(self, consumer_id: uuid.UUID, code_id: int) -> None:
+        s = self.settings
+        limits = (s.pin_failures_per_consumer, s.pin_failures_per_code)
+        health = self.rt.redis_health
+        if health.available:
+            keys = self._pin_keys(consumer_id, code_id)
+            try:
+                counts = await self.rt.redis.mget(keys)
+                health.record_success()
+            except REDIS_DOWN_ERRORS as exc:
+                health.record_failure(exc)
+            else:
+                for raw, limit, key in zip(counts, limits, keys, strict=True):
+                    if raw is not None and int(raw) >= limit:
+                        ttl = await self.rt.redis.ttl(key)
+                        raise RateLimited(
+                            "too many wrong PINs; try again later",
+                            retry_after=max(1, int(ttl)),
+                            code="pin_attempts_exceeded",
+                        )
+                return
+        # Redis is down: the stored failures decide (sliding window).
+        since = utcnow() - timedelta(seconds=s.pin_failure_window_s)
+        async with self.rt.session_factory() as session:
+            for column, value, limit in (
+                (PinFailure.consumer_id, consumer_id, limits[0]),
+                (PinFailure.code_id, code_id, limits[1]),
+            ):
+                row = (
+                    await session.execute(
+                        select(func.count(), func.min(PinFailure.at)).where(
+                            column == value, PinFailure.at >= since
+                        )
+                    )
+                ).one()
+                if int(row[0]) >= limit:
+                    oldest: datetime = row[1]
+                    age = (
+                        utcnow().replace(tzinfo=None) - oldest.replace(tzinfo=None)
+                    ).total_seconds()
+                    raise RateLimited(
+                        "too many wrong PINs; try again later",
+                        retry_after=max(1, int(s.pin_failure_window_s - age)),
+                        code="pin_attempts_exceeded",
+                    )
+
+    async def _pin_failed(self, consumer_id: uuid.UUID, code_id: int) -> None:
+        # Committed on its own: the claim's transaction rolls back with the error.
+        async with session_scope(self.rt.session_factory) as session:
+            session.add(PinFailure(consumer_id=consumer_id, code_id=code_id, at=utcnow()))
+        health = self.rt.redis_health
+        if not health.available:
+            return
+        try:
+            async with self.rt.redis.pipeline(transaction=True) as pipe:
+                for key in self._pin_keys(consumer_id, code_id):
+                    pipe.incr(key)
+                    pipe.expire(key, self.settings.pin_failure_window_s)
+                await pipe.execute()
+            health.record_success()
+        except REDIS_DOWN_ERRORS as exc:
+            health.record_failure(exc)
+
+    # ------------------------------------------------------------------------------ review
+    async def release(
+        self,
+        session: AsyncSession,
+        actor: Principal,
+        brand_id: uuid.UUID,
+        claim_id: uuid.UUID,
+        note: str | None,
+    ) -> ClaimOutcome:
+        """Credit a held claim (exactly once) and run its draw."""
+        claim = await self._take_held(session, brand_id, claim_id, "credited", actor)
+        await lock_account(session, claim.consumer_id, brand_id)
+        await post(
+            session,
+            consumer_id=claim.consumer_id,
+            brand_id=brand_id,
+            delta=-claim.points,
+            reason="release",
+            ref_type="claim",
+            ref_id=claim.id,
+            idem_key=f"release:{claim.id}",
+            bucket=PENDING,
+            campaign_id=claim.campaign_id,
+        )
+        await self._credit(session, claim, utcnow())
+        record_audit(
+            session,
+            actor,
+            "loyalty.claim.release",
+            target_type="claim",
+            target_id=claim.id,
+            brand_id=brand_id,
+            details={"points": claim.points, "note": note},
+        )
+        return ClaimOutcome(claim, await draw_for_claim(session, claim))
+
+    async def reject(
+        self,
+        session: AsyncSession,
+        actor: Principal,
+        brand_id: uuid.UUID,
+        claim_id: uuid.UUID,
+        note: str | None,
+    ) -> ClaimOutcome:
+        """Drop a held claim's pending points and give the campaigns their budget back."""
+        claim = await self._take_held(session, brand_id, claim_id, "rejected", actor)
+        await lock_account(session, claim.consumer_id, brand_id)
+        await post(
+            session,
+            consumer_id=claim.consumer_id,
+            brand_id=brand_id,
+            delta=-claim.points,
+            reason="reject",
+            ref_type="claim",
+            ref_id=claim.id,
+            idem_key=f"reject:{claim.id}",
+            bucket=PENDING,
+            campaign_id=claim.campaign_id,
+        )
+        if claim.campaign_id is not None:
+            await refund_budget(session, claim.campaign_id, claim.base_points)
+        if claim.bonus_campaign_id is not None:
+            await refund_budget(session, claim.bonus_campaign_id, claim.bonus_points)
+        record_audit(
+            session,
+            actor,
+            "loyalty.claim.reject",
+            target_type="claim",
+            target_id=claim.id,
+            brand_id=brand_id,
+            details={"points": claim.points, "note": note},
+        )
+        return ClaimOutcome(claim, None)
+
+    async def _take_held(
+        self,
+        session: AsyncSession,
+        brand_id: uuid.UUID,
+        claim_id: uuid.UUID,
+        status: str,
+        actor: Principal,
+    ) -> Claim:
+        result = await session.execute(
+            update(Claim)
+            .where(Claim.id == claim_id, Claim.brand_id == brand_id, Claim.status == "held")
+            .values(status=status, reviewed_at=utcnow(), reviewed_by=actor.subject)
+            .execution_options(synchronize_session=False)
+        )
+        claim = await session.get(Claim, claim_id, populate_existing=True)
+        if claim is None or claim.brand_id != brand_id:
+            raise NotFound("claim not found", code="claim_not_found")
+        if getattr(result, "rowcount", 0) != 1:
+            raise Conflict(f"this claim is {claim.status}, not held", code="not_held")
+        return claim

@@ -1,0 +1,1 @@
+"""Local stand-ins for external parties (real HTTP servers on loopback, started by tests)."""
