@@ -24,13 +24,7 @@ from sqlalchemy import func, select
 
 from anticounterfeit.codes import Keyring, verify_code
 from anticounterfeit.digital_link import DigitalLink
-from anticounterfeit.metadata import (
-    BatchFacts,
-    CodeMetadataService,
-    ProductFacts,
-    RecallFacts,
-    RollMetadata,
-)
+from anticounterfeit.metadata import BatchFacts, CodeMetadataService, ProductFacts, RollMetadata
 from anticounterfeit.models import code_id_of
 from gateway.counterfeits import CounterfeitRecorder
 from gateway.geo import GpsFix, Locator, ScanLocation
@@ -38,7 +32,7 @@ from gateway.models import CodeFirstScan, Scan
 from gateway.scanlog import ScanLogWriter, ScanRecord
 from kernel.cache import REDIS_DOWN_ERRORS
 from kernel.db import utcnow
-from kernel.errors import RateLimited
+from kernel.errors import RateLimited, ServiceUnavailable
 from kernel.runtime import Runtime
 
 __all__ = ["ScanContext", "ScanOutcome", "ScanService", "ScanStats"]
@@ -66,6 +60,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 local f = redis.call('HMGET', KEYS[1], 'f', 'p')
 return {first, count, devices, f[1] or '', f[2] or ''}
+"""
+
+# Undo a first-scan claim whose scan could not be recorded. KEYS: code hash, device set.
+# ARGV: the claim's first_ms, device. Only if no later scan has replaced the claim.
+FORGET_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'f') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'f', 'p')
+  redis.call('HINCRBY', KEYS[1], 'c', -1)
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return 0
 """
 
 STATE_TTL_S = 400 * 24 * 3600  # a code's hot state outlives a year of shelf life
@@ -108,7 +113,6 @@ class ScanOutcome:
     void_reason: str | None = None
     location: ScanLocation | None = None
     degraded: bool = False  # answered without Redis
-    recall: RecallFacts | None = None  # an active recall covers this code: show it, any verdict
 
 
 class ScanService:
@@ -125,7 +129,7 @@ class ScanService:
         self.metadata = metadata
         self.locator = locator or Locator(runtime.settings.geoip_database)
         self.scanlog = ScanLogWriter(
-            runtime.session_factory,
+            runtime.engine,
             flush_interval_s=self.settings.scanlog_flush_interval_s,
             max_batch=self.settings.scanlog_max_batch,
         )
@@ -202,10 +206,14 @@ class ScanService:
             accuracy_m=location.accuracy_m,
             location_source=location.source,
             location_confidence=location.confidence,
-            recall_id=state.recall.id if state.recall else None,  # a recall hit
             claims_first=verdict == "genuine",
         )
-        await self.scanlog.record(record)
+        try:
+            await self.scanlog.record(record)
+        except ServiceUnavailable:
+            if hot is not None and hot[0] == 1:
+                await self._forget_first_claim(code_id, device, now)
+            raise
         verdict = record.verdict
 
         stats: ScanStats | None = None
@@ -232,7 +240,6 @@ class ScanService:
             void_reason=state.void_reason if state.status == "void" else None,
             location=location,
             degraded=hot is None,
-            recall=state.recall,
         )
 
     def _repeat_verdict(self, meta: RollMetadata, distinct_devices: int) -> str:
@@ -338,6 +345,18 @@ class ScanService:
         except REDIS_DOWN_ERRORS as exc:
             self.rt.redis_health.record_failure(exc)
         log.info("gateway.scan.redis_repaired", code_id=code_id, count=stats.count)
+
+    async def _forget_first_claim(self, code_id: int, device: str, now: datetime) -> None:
+        """Undo this scan's first-scan claim in Redis: the scan was not recorded (the client
+        got a 503), so its retry must still find the code unscanned."""
+        keys = [
+            self.rt.key("gw", "code", f"{{{code_id}}}"),
+            self.rt.key("gw", "dev", f"{{{code_id}}}"),
+        ]
+        try:
+            await self.rt.redis.eval(FORGET_SCRIPT, 2, *keys, int(now.timestamp() * 1000), device)
+        except REDIS_DOWN_ERRORS as exc:
+            self.rt.redis_health.record_failure(exc)
 
 
 def _text(value: Any) -> str:
