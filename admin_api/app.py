@@ -25,17 +25,18 @@ import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
-import loyalty.routes
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
+from channel_control.destination import DestinationResolver
+from channel_control.diversion import DiversionRecorder
+from channel_control.diversion_stream import AlertBroadcaster
 from gateway.fastpath import ScanFastPath
 from gateway.service import ScanService
 from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
 from kernel.runtime import Runtime
 from kernel.settings import Settings
-from loyalty.lifespan import loyalty_lifespan
 
 __all__ = ["create_app", "create_asgi"]
 
@@ -61,7 +62,17 @@ def create_app(settings: Settings) -> Litestar:
         runtime = Runtime.create(settings)
         keyring = Keyring.from_mapping(settings.code_keyring)
         metadata = CodeMetadataService(runtime)
-        scans = ScanService(runtime, keyring, metadata)
+        destinations = DestinationResolver(runtime)
+        alert_stream = AlertBroadcaster(runtime)
+        diversion = DiversionRecorder(
+            runtime.session_factory,
+            destinations,
+            alert_stream,
+            flush_interval_s=settings.diversion_flush_interval_s,
+        )
+        scans = ScanService(
+            runtime, keyring, metadata, channel=diversion if settings.channel_checks else None
+        )
         app.state.update(
             settings=settings,
             runtime=runtime,
@@ -69,14 +80,23 @@ def create_app(settings: Settings) -> Litestar:
             keyring=keyring,
             metadata=metadata,
             scans=scans,
+            destinations=destinations,
+            alert_stream=alert_stream,
+            diversion=diversion,
             principal_guard=active_user_guard(runtime.session_factory),
         )
         await metadata.start()
+        await destinations.start()
+        await alert_stream.start()
+        await diversion.start()
         await scans.start()
         try:
             yield
         finally:
             await scans.stop()
+            await diversion.stop()
+            await alert_stream.stop()
+            await destinations.stop()
             await metadata.stop()
             await runtime.close()
 
@@ -87,9 +107,8 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
             *channel_control.routes.ROUTES,
-            *loyalty.routes.ROUTES,
         ],
-        lifespan=[lifespan, loyalty_lifespan],
+        lifespan=[lifespan],
         dependencies={
             "db": Provide(provide_db_session),
         },

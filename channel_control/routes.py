@@ -23,6 +23,7 @@ from anticounterfeit.catalogue_routes import (
 )
 from channel_control import services
 from channel_control.distributor_routes import ROUTES as DISTRIBUTOR_IDENTITY_ROUTES
+from channel_control.diversion_routes import ROUTES as DIVERSION_ROUTES
 from channel_control.schemas import (
     DistributorCreate,
     DistributorOut,
@@ -130,4 +131,9 @@ class DistributorController(Controller):
         return DistributorOut.of(distributor)
 
 
-ROUTES: list[Any] = [DistributorController, *DISTRIBUTOR_IDENTITY_ROUTES, *SHIPPING_ROUTES]
+ROUTES: list[Any] = [
+    DistributorController,
+    *DISTRIBUTOR_IDENTITY_ROUTES,
+    *DIVERSION_ROUTES,
+    *SHIPPING_ROUTES,
+]

@@ -3,6 +3,15 @@
 IP location is coarse (province at best on mobile networks), so only country and region are
 trusted from it; GPS gives coordinates. The reader is optional: without a database file the
 gateway works and records ``location_source = "none"`` for IP-only scans.
+
+A GPS scan keeps the IP's country / region / city only when the fix lies within the IP
+record's own accuracy radius of the IP location: mobile IPs are often allocated in the
+subscriber's home province, so a traveller's IP region says nothing about where the phone is.
+Without a reverse geocoder a GPS fix far from its IP location has no region (the territory
+check then uses geofences only).
+
+Every located scan also has a ``position`` for impossible-travel checks: the GPS fix with its
+accuracy, or the IP location with a deliberately large uncertainty (a province, or a country).
 """
 
 from __future__ import annotations
@@ -15,7 +24,18 @@ import geoip2.database
 import geoip2.errors
 import structlog
 
-__all__ = ["GpsFix", "Locator", "ScanLocation"]
+from channel_control.territory import haversine_m
+
+__all__ = [
+    "IP_COUNTRY_UNCERTAINTY_M",
+    "IP_REGION_UNCERTAINTY_M",
+    "GpsFix",
+    "Locator",
+    "Position",
+    "ScanLocation",
+    "impossible_travel",
+    "plausible_gps",
+]
 
 log = structlog.get_logger("gateway.geo")
 
@@ -28,6 +48,15 @@ class GpsFix:
 
 
 @dataclass(frozen=True, slots=True)
+class Position:
+    """A point and how far off it may be (metres): what impossible travel compares."""
+
+    lat: float
+    lon: float
+    uncertainty_m: float
+
+
+@dataclass(frozen=True, slots=True)
 class ScanLocation:
     source: str  # gps | ip | none
     confidence: float  # 0..1, how far to trust the place
@@ -37,6 +66,7 @@ class ScanLocation:
     lat: float | None = None
     lon: float | None = None
     accuracy_m: float | None = None
+    position: Position | None = None  # for travel checks, never shown or stored as a place
 
     @property
     def coarse_place(self) -> str | None:
@@ -46,6 +76,11 @@ class ScanLocation:
 
 NOWHERE = ScanLocation(source="none", confidence=0.0)
 MAX_GPS_ACCURACY_M = 5_000.0
+DEFAULT_GPS_ACCURACY_M = 1_000.0  # a fix sent without its accuracy
+# IP positions are a province or a country, not a point: radii chosen to cover a large
+# province (Xinjiang is ~1,700 km across; most are well under 1,000 km) and a large country.
+IP_REGION_UNCERTAINTY_M = 500_000.0
+IP_COUNTRY_UNCERTAINTY_M = 2_500_000.0
 
 
 def plausible_gps(fix: GpsFix | None) -> bool:
@@ -78,42 +113,74 @@ class Locator:
             self._reader.close()
 
     def locate(self, ip: str, gps: GpsFix | None) -> ScanLocation:
-        by_ip = self._by_ip(ip)
+        by_ip, ip_radius_m = self._by_ip(ip)
         if plausible_gps(gps):
             assert gps is not None
-            accuracy = gps.accuracy_m if gps.accuracy_m is not None else 1_000.0
+            accuracy = gps.accuracy_m if gps.accuracy_m is not None else DEFAULT_GPS_ACCURACY_M
+            lat, lon = round(gps.lat, 6), round(gps.lon, 6)
+            ip_pos = by_ip.position
+            agrees = (
+                ip_pos is not None
+                and haversine_m(lat, lon, ip_pos.lat, ip_pos.lon) <= ip_radius_m + accuracy
+            )
             return ScanLocation(
                 source="gps",
                 confidence=0.9 if accuracy <= 100 else 0.7 if accuracy <= 1_000 else 0.5,
-                country=by_ip.country,
-                region=by_ip.region,
-                city=by_ip.city,
-                lat=round(gps.lat, 6),
-                lon=round(gps.lon, 6),
+                country=by_ip.country if agrees else None,
+                region=by_ip.region if agrees else None,
+                city=by_ip.city if agrees else None,
+                lat=lat,
+                lon=lon,
                 accuracy_m=gps.accuracy_m,
+                position=Position(lat, lon, accuracy),
             )
         return by_ip
 
-    def _by_ip(self, ip: str) -> ScanLocation:
+    def _by_ip(self, ip: str) -> tuple[ScanLocation, float]:
+        """The IP's place and the record's own accuracy radius in metres (0 if none)."""
         if self._reader is None:
-            return NOWHERE
+            return NOWHERE, 0.0
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            return NOWHERE
+            return NOWHERE, 0.0
         if addr.is_private or addr.is_loopback:
-            return NOWHERE
+            return NOWHERE, 0.0
         try:
             city = self._reader.city(ip)
         except (geoip2.errors.AddressNotFoundError, ValueError):
-            return NOWHERE
+            return NOWHERE, 0.0
         country = city.country.iso_code
         sub = city.subdivisions.most_specific.iso_code
         region = f"{country}-{sub}" if country and sub else None
-        return ScanLocation(
+        where = city.location
+        radius_m = float(where.accuracy_radius or 0) * 1_000.0
+        position = None
+        if where.latitude is not None and where.longitude is not None and country:
+            floor = IP_REGION_UNCERTAINTY_M if region else IP_COUNTRY_UNCERTAINTY_M
+            position = Position(where.latitude, where.longitude, max(radius_m, floor))
+        location = ScanLocation(
             source="ip",
             confidence=0.5 if region else 0.3,
             country=country,
             region=region,
             city=city.city.name,
+            position=position,
         )
+        return location, radius_m
+
+
+def impossible_travel(
+    before: Position, before_ms: int, after: Position, after_ms: int, *, max_kmh: float
+) -> bool:
+    """Could nobody have carried the code from ``before`` to ``after`` in the time between?
+
+    The distance is shrunk by both positions' uncertainty first, so coarse (IP) positions
+    rarely convict; the scan script (``gateway.service.SCAN_SCRIPT``) applies the same rule.
+    """
+    distance_m = haversine_m(before.lat, before.lon, after.lat, after.lon)
+    slack_m = distance_m - before.uncertainty_m - after.uncertainty_m
+    if slack_m <= 0:
+        return False
+    hours = abs(after_ms - before_ms) / 3_600_000.0
+    return slack_m > max_kmh * 1_000.0 * hours

@@ -35,6 +35,10 @@ class ScanOut(msgspec.Struct):
     location_source: str
     lat: float | None
     lon: float | None
+    location_confidence: float | None = None
+    accuracy_m: float | None = None
+    distributor_id: uuid.UUID | None = None  # where the unit was shipped, when known
+    diverted: bool | None = None  # outside that distributor's territory (None: unknown)
 
 
 class CodeScanHistory(msgspec.Struct):
@@ -93,6 +97,10 @@ async def code_scan_history(
                 location_source=s.location_source,
                 lat=s.lat,
                 lon=s.lon,
+                location_confidence=s.location_confidence,
+                accuracy_m=s.accuracy_m,
+                distributor_id=s.distributor_id,
+                diverted=s.diverted,
             )
             for s in rows
         ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
+import itertools
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,8 +27,17 @@ from anticounterfeit.codes import Keyring, verify_code
 from anticounterfeit.digital_link import DigitalLink
 from anticounterfeit.metadata import BatchFacts, CodeMetadataService, ProductFacts, RollMetadata
 from anticounterfeit.models import code_id_of
+from channel_control.destination import Destination
+from channel_control.diversion import DiversionRecorder
 from gateway.counterfeits import CounterfeitRecorder
-from gateway.geo import GpsFix, Locator, ScanLocation
+from gateway.geo import (
+    DEFAULT_GPS_ACCURACY_M,
+    GpsFix,
+    Locator,
+    Position,
+    ScanLocation,
+    impossible_travel,
+)
 from gateway.models import CodeFirstScan, Scan
 from gateway.scanlog import ScanLogWriter, ScanRecord
 from kernel.cache import REDIS_DOWN_ERRORS
@@ -41,8 +51,11 @@ log = structlog.get_logger("gateway.scan")
 
 # One atomic step per scan. KEYS: code hash, code device set, IP window, device window.
 # ARGV: now_ms, device, claim (1 = code is active), place, ip_limit, device_limit, window_s,
-#       state_ttl_s. Returns {-1|-2, retry_after} when limited, else
-#       {first (1/0), count, distinct_devices, first_ms, first_place}.
+#       state_ttl_s, lat, lon, uncertainty_m (all '' when the scan has no position), max_kmh.
+# Returns {-1|-2, retry_after} when limited, else
+#       {first (1/0), count, distinct_devices, first_ms, first_place, travel (1/0)}.
+# Impossible travel (same rule as gateway.geo.impossible_travel): the code's last located
+# position (la, lo, u, t) against this one; once convicted ('x') the code stays suspicious.
 SCAN_SCRIPT = """
 local ipc = redis.call('INCR', KEYS[3])
 if ipc == 1 then redis.call('EXPIRE', KEYS[3], ARGV[7]) end
@@ -50,7 +63,7 @@ if ipc > tonumber(ARGV[5]) then return {-1, redis.call('TTL', KEYS[3])} end
 local dvc = redis.call('INCR', KEYS[4])
 if dvc == 1 then redis.call('EXPIRE', KEYS[4], ARGV[7]) end
 if dvc > tonumber(ARGV[6]) then return {-2, redis.call('TTL', KEYS[4])} end
-if ARGV[3] ~= '1' then return {0, 0, 0, '', ''} end
+if ARGV[3] ~= '1' then return {0, 0, 0, '', '', 0} end
 local first = redis.call('HSETNX', KEYS[1], 'f', ARGV[1])
 if first == 1 then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
 local count = redis.call('HINCRBY', KEYS[1], 'c', 1)
@@ -59,7 +72,27 @@ local devices = redis.call('SCARD', KEYS[2])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
 local f = redis.call('HMGET', KEYS[1], 'f', 'p')
-return {first, count, devices, f[1] or '', f[2] or ''}
+local travel = 0
+if ARGV[9] ~= '' then
+  local prev = redis.call('HMGET', KEYS[1], 'la', 'lo', 'u', 't', 'x')
+  if prev[5] == '1' then
+    travel = 1
+  elseif prev[1] then
+    local la1, lo1 = math.rad(tonumber(prev[1])), math.rad(tonumber(prev[2]))
+    local la2, lo2 = math.rad(tonumber(ARGV[9])), math.rad(tonumber(ARGV[10]))
+    local a = math.sin((la2 - la1) / 2) ^ 2
+      + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ^ 2
+    local d = 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(a)))
+    local slack = d - tonumber(prev[3]) - tonumber(ARGV[11])
+    local hours = math.abs(tonumber(ARGV[1]) - tonumber(prev[4])) / 3600000
+    if slack > 0 and slack > tonumber(ARGV[12]) * 1000 * hours then travel = 1 end
+  end
+  if travel == 1 then redis.call('HSET', KEYS[1], 'x', '1') end
+  redis.call('HSET', KEYS[1], 'la', ARGV[9], 'lo', ARGV[10], 'u', ARGV[11], 't', ARGV[1])
+elseif redis.call('HGET', KEYS[1], 'x') == '1' then
+  travel = 1
+end
+return {first, count, devices, f[1] or '', f[2] or '', travel}
 """
 
 # Undo a first-scan claim whose scan could not be recorded. KEYS: code hash, device set.
@@ -76,6 +109,7 @@ return 0
 STATE_TTL_S = 400 * 24 * 3600  # a code's hot state outlives a year of shelf life
 WINDOW_S = 60
 COUNTED_VERDICTS = ("genuine", "already_scanned", "suspicious")
+TRAVEL_HISTORY = 50  # located scans the database fallback checks for impossible travel
 MAX_REPAIRED_DEVICES = 1_000  # enough to judge cloning; a clone seen by more is suspicious anyway
 
 
@@ -122,14 +156,16 @@ class ScanService:
         keyring: Keyring,
         metadata: CodeMetadataService,
         locator: Locator | None = None,
+        channel: DiversionRecorder | None = None,
     ) -> None:
         self.rt = runtime
+        self.channel = channel  # diversion checks (None: SCANGUARD_CHANNEL_CHECKS=0)
         self.settings = runtime.settings
         self.keyring = keyring
         self.metadata = metadata
         self.locator = locator or Locator(runtime.settings.geoip_database)
         self.scanlog = ScanLogWriter(
-            runtime.engine,
+            runtime.session_factory,
             flush_interval_s=self.settings.scanlog_flush_interval_s,
             max_batch=self.settings.scanlog_max_batch,
         )
@@ -179,13 +215,22 @@ class ScanService:
         active = state.status == "active"
         now = utcnow()
 
-        hot = await self._redis_step(code_id, device, ctx.ip, now, active, location.coarse_place)
+        hot = await self._redis_step(
+            code_id, device, ctx.ip, now, active, location.coarse_place, location.position
+        )
         if not active:
             verdict = state.status  # inactive | void
         elif hot is not None and hot[0] != 1:
-            verdict = self._repeat_verdict(meta, hot[2])
+            verdict = "suspicious" if hot[5] else self._repeat_verdict(meta, hot[2])
         else:
             verdict = "genuine"  # provisional: the scan log's first-scan claim decides
+        # Channel check: where should this unit be (cached), is the scan outside that territory?
+        destination: Destination | None = None
+        diverted: bool | None = None
+        if self.channel is not None and active:
+            destination = await self.channel.resolve(meta.brand_id, decoded.kid, decoded.index)
+            if destination is not None:
+                diverted = self.channel.judge(destination, location)
         record = ScanRecord(
             scan_uid=uuid.uuid4(),
             scanned_at=now,
@@ -206,6 +251,9 @@ class ScanService:
             accuracy_m=location.accuracy_m,
             location_source=location.source,
             location_confidence=location.confidence,
+            distributor_id=destination.distributor_id if destination else None,
+            shipment_id=destination.shipment_id if destination else None,
+            diverted=diverted,
             claims_first=verdict == "genuine",
         )
         try:
@@ -215,6 +263,22 @@ class ScanService:
                 await self._forget_first_claim(code_id, device, now)
             raise
         verdict = record.verdict
+        if diverted is not None and destination is not None and self.channel is not None:
+            self.channel.observe(  # buffered: written by the recorder's background task
+                destination,
+                location,
+                diverted,
+                brand_id=meta.brand_id,
+                scan_uid=record.scan_uid,
+                at=now,
+                code_id=code_id,
+                serial=serial or "",
+                gtin=link.gtin,
+                product_id=meta.product.id,
+                product_name=meta.product.name,
+                batch_id=state.batch.id if state.batch else None,
+                lot=state.batch.lot if state.batch else None,
+            )
 
         stats: ScanStats | None = None
         if active:
@@ -225,9 +289,12 @@ class ScanService:
             else:
                 # Redis is down, or it forgot this code (the database had a first scan already).
                 stats = await self._stats_from_db(code_id)
+                travel = await self._travel_from_db(code_id, record.scan_uid, now, location)
                 if hot is not None:
-                    await self._repair_redis(code_id, stats)
-                verdict = self._repeat_verdict(meta, stats.distinct_devices)
+                    await self._repair_redis(code_id, stats, location.position, now, travel)
+                verdict = (
+                    "suspicious" if travel else self._repeat_verdict(meta, stats.distinct_devices)
+                )
         return ScanOutcome(
             verdict=verdict,
             gtin=link.gtin,
@@ -259,7 +326,8 @@ class ScanService:
         now: datetime,
         active: bool,
         place: str | None,
-    ) -> tuple[int, int, int, str, str] | None:
+        position: Position | None,
+    ) -> tuple[int, int, int, str, str, int] | None:
         """Run the scan script; None when Redis is unavailable (the caller uses the database)."""
         health = self.rt.redis_health
         if not health.available:
@@ -280,6 +348,12 @@ class ScanService:
             self.settings.rate_limit_device_per_minute,
             WINDOW_S,
             STATE_TTL_S,
+            *(
+                (position.lat, position.lon, round(position.uncertainty_m))
+                if position is not None
+                else ("", "", "")
+            ),
+            self.settings.impossible_travel_kmh,
         ]
         try:
             result = await self._script(keys=keys, args=args)
@@ -294,7 +368,14 @@ class ScanService:
             raise RateLimited(
                 f"too many scans from this {what}; try again later", retry_after=retry_after
             )
-        return (status, int(result[1]), int(result[2]), _text(result[3]), _text(result[4]))
+        return (
+            status,
+            int(result[1]),
+            int(result[2]),
+            _text(result[3]),
+            _text(result[4]),
+            int(result[5]),
+        )
 
     async def _stats_from_db(self, code_id: int) -> ScanStats:
         async with self.rt.session_factory() as session:
@@ -323,20 +404,79 @@ class ScanService:
             devices=device_hashes,
         )
 
-    async def _repair_redis(self, code_id: int, stats: ScanStats) -> None:
+    async def _travel_from_db(
+        self, code_id: int, scan_uid: uuid.UUID, now: datetime, location: ScanLocation
+    ) -> bool:
+        """Impossible travel when Redis cannot tell, from the scan log alone: a scan already
+        judged suspicious, or any two consecutive located scans among the code's latest
+        ``TRAVEL_HISTORY`` and this one too far apart. (IP-located scans are located again
+        from their stored IP: the log keeps no IP position.)"""
+        async with self.rt.session_factory() as session:
+            convicted = await session.scalar(
+                select(Scan.id)
+                .where(Scan.code_id == code_id, Scan.verdict == "suspicious")
+                .limit(1)
+            )
+            if convicted is not None:
+                return True
+            rows = (
+                await session.execute(
+                    select(Scan.scanned_at, Scan.lat, Scan.lon, Scan.accuracy_m, Scan.ip)
+                    .where(
+                        Scan.code_id == code_id,
+                        Scan.scan_uid != scan_uid,
+                        Scan.location_source != "none",
+                    )
+                    .order_by(Scan.scanned_at.desc())
+                    .limit(TRAVEL_HISTORY)
+                )
+            ).all()
+        trail: list[tuple[int, Position]] = []
+        for row in reversed(rows):
+            if row.lat is not None and row.lon is not None:
+                position = Position(row.lat, row.lon, row.accuracy_m or DEFAULT_GPS_ACCURACY_M)
+            else:
+                found = self.locator.locate(row.ip, None).position
+                if found is None:
+                    continue
+                position = found
+            trail.append((int(row.scanned_at.timestamp() * 1000), position))
+        if location.position is not None:
+            trail.append((int(now.timestamp() * 1000), location.position))
+        max_kmh = self.settings.impossible_travel_kmh
+        return any(
+            impossible_travel(p1, t1, p2, t2, max_kmh=max_kmh)
+            for (t1, p1), (t2, p2) in itertools.pairwise(trail)
+        )
+
+    async def _repair_redis(
+        self,
+        code_id: int,
+        stats: ScanStats,
+        position: Position | None = None,
+        now: datetime | None = None,
+        travel: bool = False,
+    ) -> None:
         """Put back what Redis forgot, from the database (rare: after a Redis restart)."""
         if stats.first_scanned_at is None:
             return
         key = self.rt.key("gw", "code", f"{{{code_id}}}")
-        try:
-            await self.rt.redis.hset(
-                key,
-                mapping={
-                    "f": int(stats.first_scanned_at.timestamp() * 1000),
-                    "p": stats.first_place or "",
-                    "c": stats.count,
-                },
+        mapping: dict[Any, Any] = {
+            "f": int(stats.first_scanned_at.timestamp() * 1000),
+            "p": stats.first_place or "",
+            "c": stats.count,
+        }
+        if position is not None and now is not None:
+            mapping.update(
+                la=position.lat,
+                lo=position.lon,
+                u=round(position.uncertainty_m),
+                t=int(now.timestamp() * 1000),
             )
+        if travel:
+            mapping["x"] = "1"
+        try:
+            await self.rt.redis.hset(key, mapping=mapping)
             await self.rt.redis.expire(key, STATE_TTL_S)
             if stats.devices:
                 devices_key = self.rt.key("gw", "dev", f"{{{code_id}}}")

@@ -35,14 +35,18 @@ async def test_backward_trace_from_a_code_and_from_a_batch(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["code"]["serial"] == code
-    assert body["code"]["seq"] == 5 and body["code"]["status"] == "active"
+    assert body["code"]["seq"] == 5
+    assert body["code"]["status"] == "active"
     batch = body["batch"]
-    assert batch["batch_id"] == str(a1.id) and batch["lot"] == "L100"
-    assert batch["gtin"] == w.product_a.gtin and batch["shift"] == "night"
+    assert batch["batch_id"] == str(a1.id)
+    assert batch["lot"] == "L100"
+    assert batch["gtin"] == w.product_a.gtin
+    assert batch["shift"] == "night"
     assert batch["suppliers"] == ["Acme Resins", "CapCo"]
     lots = {m["material_lot"]["lot_number"]: m for m in batch["materials"]}
     assert set(lots) == {"PET-7", "CAP-3"}
-    assert lots["PET-7"]["quantity"] == 12.5 and lots["CAP-3"]["unit"] == "PCE"
+    assert lots["PET-7"]["quantity"] == 12.5
+    assert lots["CAP-3"]["unit"] == "PCE"
     assert [q["outcome"] for q in batch["quality"]] == ["pass"]
 
     # Same lot number, other product: a different batch with only the shared material.
@@ -52,7 +56,8 @@ async def test_backward_trace_from_a_code_and_from_a_batch(
     assert by_batch.status_code == 200, by_batch.text
     b1 = by_batch.json()
     assert b1["code"] is None
-    assert b1["batch"]["lot"] == "L100" and b1["batch"]["gtin"] == w.product_b.gtin
+    assert b1["batch"]["lot"] == "L100"
+    assert b1["batch"]["gtin"] == w.product_b.gtin
     assert b1["batch"]["suppliers"] == ["Acme Resins"]
 
 
@@ -84,11 +89,13 @@ async def test_forward_trace_from_a_material_lot(app: Litestar, client: httpx.As
         "scans": 5,
     }
     detail = body["detail"]
-    assert detail["kind"] == "batches" and detail["total"] == 3
+    assert detail["kind"] == "batches"
+    assert detail["total"] == 3
     rows = {r["lot"] + "/" + r["gtin"]: r for r in detail["batches"]}
     a1_row = rows[f"L100/{w.product_a.gtin}"]
     assert (a1_row["units_issued"], a1_row["units_scanned"], a1_row["scans"]) == (20, 3, 4)
-    assert a1_row["consumed_quantity"] == 12.5 and a1_row["consumed_unit"] == "KGM"
+    assert a1_row["consumed_quantity"] == 12.5
+    assert a1_row["consumed_unit"] == "KGM"
     assert rows[f"L100/{w.product_b.gtin}"]["units_scanned"] == 1
     assert rows[f"L101/{w.product_a.gtin}"]["scans"] == 0
 
@@ -97,7 +104,8 @@ async def test_forward_trace_from_a_material_lot(app: Litestar, client: httpx.As
         "/v1/admin/traces/forward", params={**params, "limit": 1, "offset": 2}, headers=w.admin
     )
     assert page.status_code == 200
-    assert page.json()["detail"]["total"] == 3 and len(page.json()["detail"]["batches"]) == 1
+    assert page.json()["detail"]["total"] == 3
+    assert len(page.json()["detail"]["batches"]) == 1
 
     # The consumers' scans, as a list, with each code's serial re-derived.
     scans = await client.get(
@@ -122,7 +130,8 @@ async def test_forward_trace_from_a_material_lot(app: Litestar, client: httpx.As
         headers=w.admin,
     )
     assert one.status_code == 200
-    assert one.json()["summary"]["units_scanned"] == 2 and one.json()["summary"]["batches"] == 1
+    assert one.json()["summary"]["units_scanned"] == 2
+    assert one.json()["summary"]["batches"] == 1
 
 
 async def test_viewers_get_counts_only(app: Litestar, client: httpx.AsyncClient) -> None:
@@ -176,7 +185,8 @@ async def test_other_brands_see_nothing(app: Litestar, client: httpx.AsyncClient
         json={"material_lot_id": theirs["id"], "quantity": 1},
         headers=w.admin,
     )
-    assert response.status_code == 404 and response.json()["field"] == "material_lot_id"
+    assert response.status_code == 404
+    assert response.json()["field"] == "material_lot_id"
     listed = await client.get("/v1/admin/material-lots/", headers=headers)
     assert [lot["id"] for lot in listed.json()["items"]] == [theirs["id"]]
 
@@ -247,13 +257,15 @@ async def test_bad_input_is_a_problem_naming_the_field(
     bad_code = await client.get(
         "/v1/admin/traces/backward", params={"code": "/01/12345/21/ABC"}, headers=w.admin
     )
-    assert bad_code.status_code == 422 and bad_code.json()["field"] == "code"
+    assert bad_code.status_code == 422
+    assert bad_code.json()["field"] == "code"
     bad_detail = await client.get(
         "/v1/admin/traces/forward",
         params={"material_lot_id": w.shared["id"], "detail": "everything"},
         headers=w.admin,
     )
-    assert bad_detail.status_code == 400 and "detail" in bad_detail.json().get("field", "")
+    assert bad_detail.status_code == 400
+    assert "detail" in bad_detail.json().get("field", "")
     viewer_write = await client.post(
         "/v1/admin/material-lots/",
         json={"supplier": "S", "material": "M", "lot_number": "9", "received_date": "2025-01-01"},

@@ -1,0 +1,461 @@
+"""Diversion detection on the scan path: signals, tallies and the rules that open alerts.
+
+A consumer scan of a shipped unit, located by GPS or IP, is judged against the territory of
+the distributor it was last shipped to (``channel_control.destination``):
+``territory_contains`` → ``False`` is a *diversion signal*; ``None`` (not enough
+information) is not. The scan path only calls ``resolve`` (cached), ``judge`` (pure) and
+``observe`` (appends to in-memory buffers): no I/O of its own. A background task writes the
+buffered signals and the per-(distributor, hour, area) tallies in one transaction every
+``diversion_flush_interval_s`` and, in the same transaction, applies each brand's alert rule
+to the groups that got new signals:
+
+    a group = (brand, distributor, area) — area is the observed region, else country;
+    an alert opens when the group's *unattached* signals within ``window_hours`` (and at or
+    above ``min_confidence``) cover at least ``min_distinct_codes`` distinct codes.
+
+Counting distinct codes, not scans, is what keeps a traveller (one consumer scanning one or
+two bottles many times far from home) from raising an alert. While a group's alert is open or
+acknowledged, its new signals join that alert; after it is closed a new alert needs a fresh
+set of codes. Opening an alert emits ``diversion.alert.opened`` through the outbox in the same
+transaction, and, after the commit, a live message to the brand's SSE subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channel_control.destination import Destination, DestinationResolver
+from channel_control.diversion_stream import AlertBroadcaster
+from channel_control.models import (
+    DiversionAlert,
+    DiversionAlertEvent,
+    DiversionRule,
+    DiversionSignal,
+    DiversionTally,
+)
+from channel_control.territory import territory_contains, territory_to_json
+from kernel.outbox import emit
+
+__all__ = [
+    "DEFAULT_RULE",
+    "DiversionRecorder",
+    "RuleValues",
+    "alert_event_payload",
+    "apply_rules",
+    "area_of",
+    "judge",
+    "rule_for",
+]
+
+log = structlog.get_logger("channel_control.diversion")
+
+MAX_BUFFERED_SIGNALS = 50_000  # while the database is unreachable; beyond, the oldest go
+
+
+@dataclass(frozen=True, slots=True)
+class RuleValues:
+    """A brand's alert rule (``DiversionRule`` row, or the defaults)."""
+
+    min_distinct_codes: int = 3
+    window_hours: int = 72
+    min_confidence: float = 0.0
+    enabled: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "min_distinct_codes": self.min_distinct_codes,
+            "window_hours": self.window_hours,
+            "min_confidence": self.min_confidence,
+            "enabled": self.enabled,
+        }
+
+
+DEFAULT_RULE = RuleValues()
+
+
+def area_of(country: str | None, region: str | None) -> str:
+    """The grouping key of an observed place: region, else country, else ``GPS``."""
+    return region or country or "GPS"
+
+
+def judge(destination: Destination, location: Any) -> bool | None:
+    """Diverted? ``True`` outside the territory, ``False`` inside, ``None`` unknown.
+
+    ``location`` is a ``gateway.geo.ScanLocation`` (duck-typed: channel_control does not
+    import the gateway).
+    """
+    if location.source == "none":
+        return None
+    inside = territory_contains(
+        destination.territory,
+        country=location.country,
+        region=location.region,
+        city=location.city,
+        lat=location.lat,
+        lon=location.lon,
+    )
+    return None if inside is None else not inside
+
+
+class DiversionRecorder:
+    """The scan path's channel check: resolve, judge, observe; a background batch writer."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        destinations: DestinationResolver,
+        broadcaster: AlertBroadcaster,
+        *,
+        flush_interval_s: float,
+    ) -> None:
+        self.session_factory = session_factory
+        self.destinations = destinations
+        self.broadcaster = broadcaster
+        self.flush_interval_s = flush_interval_s
+        self._signals: list[dict[str, Any]] = []
+        # (brand, distributor, hour, area) -> [located, diverted]
+        self._tallies: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.signals_recorded = 0
+        self.signals_dropped = 0
+        self.alerts_opened = 0
+
+    # ---- scan path (no I/O besides the resolver's cache misses) ----------------------------
+    async def resolve(self, brand_id: uuid.UUID, kid: int, index: int) -> Destination | None:
+        return await self.destinations.resolve(brand_id, kid, index)
+
+    judge = staticmethod(judge)
+
+    def observe(
+        self,
+        destination: Destination,
+        location: Any,
+        diverted: bool,
+        *,
+        brand_id: uuid.UUID,
+        scan_uid: uuid.UUID,
+        at: datetime,
+        code_id: int,
+        serial: str,
+        gtin: str,
+        product_id: uuid.UUID,
+        product_name: str,
+        batch_id: uuid.UUID | None,
+        lot: str | None,
+    ) -> None:
+        """Count one located scan of a shipped unit; buffer a signal when it is diverted."""
+        area = area_of(location.country, location.region)
+        key = (brand_id, destination.distributor_id, int(at.timestamp()) // 3600, area)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = [0, 0]
+        tally[0] += 1
+        if not diverted:
+            return
+        tally[1] += 1
+        if len(self._signals) >= MAX_BUFFERED_SIGNALS:
+            del self._signals[0]
+            self.signals_dropped += 1
+        self._signals.append(
+            {
+                "brand_id": brand_id,
+                "scan_uid": scan_uid,
+                "observed_at": at,
+                "code_id": code_id,
+                "serial": serial,
+                "gtin": gtin,
+                "product_id": product_id,
+                "product_name": product_name[:200],
+                "batch_id": batch_id,
+                "lot": lot,
+                "distributor_id": destination.distributor_id,
+                "distributor_name": destination.distributor_name[:200],
+                "shipment_id": destination.shipment_id,
+                "document_number": destination.document_number[:100],
+                "expected_territory": territory_to_json(destination.territory),
+                "area": area,
+                "country": location.country,
+                "region": location.region,
+                "city": location.city,
+                "lat": location.lat,
+                "lon": location.lon,
+                "location_source": location.source,
+                "location_confidence": float(location.confidence),
+                "alert_id": None,
+            }
+        )
+
+    # ---- background writer -----------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="diversion-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write what is buffered and apply the rules; return the number of alerts opened."""
+        async with self._lock:
+            if not self._signals and not self._tallies:
+                return 0
+            signals, self._signals = self._signals, []
+            tallies, self._tallies = self._tallies, {}
+            now = datetime.now(UTC)
+            try:
+                async with self.session_factory() as session, session.begin():
+                    dialect = session.bind.dialect.name if session.bind else "postgresql"
+                    conn = await session.connection()
+                    if signals:
+                        await conn.execute(_signal_insert(dialect), signals)
+                    if tallies:
+                        await conn.execute(_tally_upsert(dialect), _tally_rows(tallies))
+                    groups = {(s["brand_id"], s["distributor_id"], s["area"]) for s in signals}
+                    opened = await apply_rules(session, groups, now)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning(
+                    "channel_control.diversion.flush_failed",
+                    error=str(exc),
+                    signals=len(signals),
+                    tallies=len(tallies),
+                )
+                self._signals[:0] = signals[-MAX_BUFFERED_SIGNALS:]
+                for key, (located, diverted) in tallies.items():
+                    kept = self._tallies.setdefault(key, [0, 0])
+                    kept[0] += located
+                    kept[1] += diverted
+                return 0
+        self.signals_recorded += len(signals)
+        self.alerts_opened += len(opened)
+        for message in opened:
+            await self.broadcaster.publish(message)
+        return len(opened)
+
+
+def _tally_rows(
+    tallies: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[int]],
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "brand_id": brand_id,
+            "distributor_id": distributor_id,
+            "bucket_start": datetime.fromtimestamp(hour * 3600, UTC),
+            "area": area,
+            "located": located,
+            "diverted": diverted,
+        }
+        for (brand_id, distributor_id, hour, area), (located, diverted) in tallies.items()
+    ]
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _signal_insert(dialect: str) -> Any:
+    """INSERT .. ON CONFLICT (scan_uid) DO NOTHING: a retried flush never doubles a signal."""
+    key = ("signal", dialect)
+    if key not in _STATEMENTS:
+        table = cast(Table, DiversionSignal.__table__)
+        _STATEMENTS[key] = _insert(dialect, table).on_conflict_do_nothing(
+            index_elements=["scan_uid"]
+        )
+    return _STATEMENTS[key]
+
+
+def _tally_upsert(dialect: str) -> Any:
+    key = ("tally", dialect)
+    if key not in _STATEMENTS:
+        table = cast(Table, DiversionTally.__table__)
+        ins = _insert(dialect, table)
+        _STATEMENTS[key] = ins.on_conflict_do_update(
+            index_elements=["brand_id", "distributor_id", "bucket_start", "area"],
+            set_={
+                "located": table.c.located + ins.excluded.located,
+                "diverted": table.c.diverted + ins.excluded.diverted,
+            },
+        )
+    return _STATEMENTS[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+async def rule_for(session: AsyncSession, brand_id: uuid.UUID) -> tuple[RuleValues, bool]:
+    """(the brand's rule, whether it is the default: the brand never set one)."""
+    row = await session.get(DiversionRule, brand_id)
+    if row is None:
+        return DEFAULT_RULE, True
+    rule = RuleValues(
+        min_distinct_codes=row.min_distinct_codes,
+        window_hours=row.window_hours,
+        min_confidence=row.min_confidence,
+        enabled=row.enabled,
+    )
+    return rule, False
+
+
+def open_key_of(brand_id: uuid.UUID, distributor_id: uuid.UUID, area: str) -> str:
+    return f"{brand_id}:{distributor_id}:{area}"
+
+
+def alert_event_payload(alert: DiversionAlert) -> dict[str, Any]:
+    """The outbox / SSE payload of an alert.
+
+    The distributor is ``suspect_distributor_id``, deliberately not ``distributor_id``:
+    the notification router sends events carrying ``distributor_id`` to that distributor's
+    inbox, and an investigation must not tip off the suspect.
+    """
+    return {
+        "alert_id": str(alert.id),
+        "brand_id": str(alert.brand_id),
+        "suspect_distributor_id": str(alert.distributor_id),
+        "distributor_name": alert.distributor_name,
+        "area": alert.area,
+        "status": alert.status,
+        "distinct_codes": alert.distinct_codes,
+        "signal_count": alert.signal_count,
+        "first_seen_at": alert.first_seen_at.isoformat(),
+        "last_seen_at": alert.last_seen_at.isoformat(),
+    }
+
+
+async def apply_rules(
+    session: AsyncSession,
+    groups: set[tuple[uuid.UUID, uuid.UUID, str]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Attach new signals to open alerts, open alerts where a rule is met; return the opened
+    alerts' payloads (to broadcast after commit)."""
+    opened: list[dict[str, Any]] = []
+    rules: dict[uuid.UUID, RuleValues] = {}
+    for brand_id, distributor_id, area in sorted(groups, key=str):
+        rule = rules.get(brand_id)
+        if rule is None:
+            rule = rules[brand_id] = (await rule_for(session, brand_id))[0]
+        if not rule.enabled:
+            continue
+        since = now - timedelta(hours=rule.window_hours)
+        pending = (
+            DiversionSignal.brand_id == brand_id,
+            DiversionSignal.distributor_id == distributor_id,
+            DiversionSignal.area == area,
+            DiversionSignal.alert_id.is_(None),
+            DiversionSignal.observed_at >= since,
+            DiversionSignal.location_confidence >= rule.min_confidence,
+        )
+        key = open_key_of(brand_id, distributor_id, area)
+        alert = (
+            await session.execute(select(DiversionAlert).where(DiversionAlert.open_key == key))
+        ).scalar_one_or_none()
+        if alert is None:
+            codes, first_seen, last_seen, name = (
+                await session.execute(
+                    select(
+                        func.count(func.distinct(DiversionSignal.code_id)),
+                        func.min(DiversionSignal.observed_at),
+                        func.max(DiversionSignal.observed_at),
+                        func.max(DiversionSignal.distributor_name),
+                    ).where(*pending)
+                )
+            ).one()
+            if int(codes or 0) < rule.min_distinct_codes:
+                continue
+            alert = DiversionAlert(
+                id=uuid.uuid4(),
+                brand_id=brand_id,
+                distributor_id=distributor_id,
+                distributor_name=name,
+                area=area,
+                status="open",
+                open_key=key,
+                distinct_codes=0,
+                signal_count=0,
+                first_seen_at=_aware(first_seen),
+                last_seen_at=_aware(last_seen),
+                opened_at=now,
+                rule=rule.as_json(),
+                updated_at=now,
+                updated_by="system",
+            )
+            session.add(alert)
+            session.add(
+                DiversionAlertEvent(
+                    alert_id=alert.id,
+                    at=now,
+                    action="opened",
+                    from_status=None,
+                    to_status="open",
+                    actor_id=None,
+                    actor_name="system",
+                    note=None,
+                )
+            )
+            await session.flush()
+            is_new = True
+        else:
+            is_new = False
+        await session.execute(
+            update(DiversionSignal)
+            .where(*pending)
+            .values(alert_id=alert.id)
+            .execution_options(synchronize_session=False)
+        )
+        count, codes, first_seen, last_seen = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count(func.distinct(DiversionSignal.code_id)),
+                    func.min(DiversionSignal.observed_at),
+                    func.max(DiversionSignal.observed_at),
+                ).where(DiversionSignal.alert_id == alert.id)
+            )
+        ).one()
+        alert.signal_count = int(count)
+        alert.distinct_codes = int(codes)
+        if first_seen is not None:
+            alert.first_seen_at = _aware(first_seen)
+            alert.last_seen_at = _aware(last_seen)
+        if is_new:
+            payload = alert_event_payload(alert)
+            emit(
+                session,
+                brand_id=brand_id,
+                event_type="diversion.alert.opened",
+                subject_type="diversion_alert",
+                subject_id=alert.id,
+                payload=payload,
+            )
+            opened.append(payload)
+            log.info(
+                "channel_control.diversion.alert_opened",
+                alert_id=str(alert.id),
+                area=area,
+                distinct_codes=alert.distinct_codes,
+            )
+    return opened
+
+
+def _aware(value: datetime) -> datetime:
+    """Aggregates over a UTCDateTime column come back raw (naive on SQLite)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
