@@ -165,7 +165,7 @@ class ScanService:
         self.metadata = metadata
         self.locator = locator or Locator(runtime.settings.geoip_database)
         self.scanlog = ScanLogWriter(
-            runtime.session_factory,
+            runtime.engine,
             flush_interval_s=self.settings.scanlog_flush_interval_s,
             max_batch=self.settings.scanlog_max_batch,
         )
