@@ -19,7 +19,7 @@ run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/scanguard migrate
 	$(BIN)/scanguard demo
-	$(BIN)/scanguard serve --with-demo-banner
+	$(BIN)/scanguard serve --with-demo-banner --with-worker
 
 ## Run the whole test suite (embedded defaults and, when reachable, PostgreSQL + Redis).
 test: $(STAMP)

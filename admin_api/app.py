@@ -20,11 +20,13 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+import admin_api.notifications.routes
 import admin_api.routes
 import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
+from admin_api.notifications.runner import notifications_lifespan
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
@@ -107,8 +109,9 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
             *channel_control.routes.ROUTES,
+            *admin_api.notifications.routes.ROUTES,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, notifications_lifespan],
         dependencies={
             "db": Provide(provide_db_session),
         },
@@ -140,6 +143,7 @@ def create_app(settings: Settings) -> Litestar:
                 Tag(name="catalogue", description="Brands, products, batches"),
                 Tag(name="codes", description="Code rolls: issue, export, activate, void"),
                 Tag(name="monitoring", description="Scan history, counterfeit attempts, audit"),
+                Tag(name="notifications", description="Webhooks, delivery log, replay"),
             ],
         ),
         debug=False,

@@ -75,10 +75,17 @@ def makemigration(message: str, rev_id: str, head: str) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--with-demo-banner", is_flag=True, help="Print demo logins and scan URLs first.")
-def serve(host: str, port: int, workers: int, with_demo_banner: bool) -> None:
+@click.option(
+    "--with-worker", is_flag=True, help="Also run the notification worker in the server process."
+)
+def serve(host: str, port: int, workers: int, with_demo_banner: bool, with_worker: bool) -> None:
     """Run the HTTP server (scan gateway + admin API)."""
+    import os
+
     import uvicorn
 
+    if with_worker:  # read by Settings.from_env in the server process(es)
+        os.environ["SCANGUARD_NOTIFICATION_WORKER"] = "1"
     settings = load_settings()
     if workers > 1 and (settings.redis_is_embedded or settings.is_sqlite):
         raise click.ClickException(
@@ -99,6 +106,27 @@ def serve(host: str, port: int, workers: int, with_demo_banner: bool) -> None:
         proxy_headers=False,  # the gateway decides client IPs itself (kernel.http.client_ip)
         server_header=False,
     )
+
+
+@main.command()
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--once", is_flag=True, help="Work until nothing is due, then exit.")
+def worker(concurrency: int, batch_size: int, once: bool) -> None:
+    """Run the notification delivery worker (outbox → webhooks, inboxes, WeChat).
+
+    SIGTERM/SIGINT stop it after the deliveries in flight. Several workers may run on
+    PostgreSQL (rows are claimed with SKIP LOCKED); on SQLite run one.
+    """
+    from admin_api.notifications.runner import run_worker
+    from kernel.runtime import run_job
+
+    settings = load_settings()
+    stats = run_job(
+        settings,
+        lambda rt: run_worker(rt, concurrency=concurrency, batch_size=batch_size, once=once),
+    )
+    click.echo(f"worker stopped: {stats}")
 
 
 @main.command()

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "kernel.audit",
     "kernel.outbox",
     "admin_api.models",
+    "admin_api.notifications.models",
     "anticounterfeit.models",
     "gateway.models",
     "channel_control.models",

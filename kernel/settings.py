@@ -136,9 +136,12 @@ class Settings:
     # --- notifications (outbox delivery worker) -------------------------------------------
     outbox_poll_interval_s: float = 1.0
     webhook_timeout_s: float = 5.0
-    webhook_max_attempts: int = 10  # then the delivery is dead-lettered (manual replay)
+    # Attempts, then the delivery is dead-lettered (manual replay). 20 with full jitter on
+    # 2 s doubling up to 1 h spans ~4.5 h on average (an hour-long outage misses nothing).
+    webhook_max_attempts: int = 20
     webhook_backoff_base_s: float = 2.0
     webhook_backoff_max_s: float = 3600.0
+    notification_worker_in_process: bool = False  # the server runs the worker too (demo)
     # --- misc ----------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = False
@@ -220,9 +223,11 @@ class Settings:
             payout_timeout_s=float(_env("PAYOUT_TIMEOUT_S", "5") or 5),
             outbox_poll_interval_s=float(_env("OUTBOX_POLL_INTERVAL_S", "1") or 1),
             webhook_timeout_s=float(_env("WEBHOOK_TIMEOUT_S", "5") or 5),
-            webhook_max_attempts=int(_env("WEBHOOK_MAX_ATTEMPTS", "10") or 10),
+            webhook_max_attempts=int(_env("WEBHOOK_MAX_ATTEMPTS", "20") or 20),
             webhook_backoff_base_s=float(_env("WEBHOOK_BACKOFF_BASE_S", "2") or 2),
             webhook_backoff_max_s=float(_env("WEBHOOK_BACKOFF_MAX_S", "3600") or 3600),
+            notification_worker_in_process=(_env("NOTIFICATION_WORKER", "0") or "0")
+            in ("1", "true", "yes"),
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
             log_json=(_env("LOG_JSON", "0") or "0") in ("1", "true", "yes"),
             var_dir=var_dir,

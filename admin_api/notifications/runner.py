@@ -1,0 +1,74 @@
+"""Where the delivery worker runs: ``scanguard worker`` or inside the server (demo).
+
+``build_worker`` is the one place that wires the worker to the domains: audiences of event
+families (a recall's distributors and consumers) and the WeChat sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+
+from admin_api.notifications.worker import NotificationWorker
+from kernel.runtime import Runtime
+
+__all__ = ["build_worker", "notifications_lifespan", "run_worker"]
+
+log = structlog.get_logger("admin_api.notifications.runner")
+
+
+def build_worker(
+    runtime: Runtime, *, concurrency: int = 16, batch_size: int = 100
+) -> NotificationWorker:
+    """A worker wired to the domains' audiences and senders."""
+    return NotificationWorker(runtime, concurrency=concurrency, batch_size=batch_size)
+
+
+async def run_worker(
+    runtime: Runtime, *, concurrency: int = 16, batch_size: int = 100, once: bool = False
+) -> dict[str, object]:
+    """Run until SIGTERM/SIGINT (the step in progress finishes), or one pass with ``once``."""
+    worker = build_worker(runtime, concurrency=concurrency, batch_size=batch_size)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if once:
+            while await worker.step():
+                pass
+        else:
+            await worker.run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await worker.close()
+    return worker.snapshot()
+
+
+@asynccontextmanager
+async def notifications_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Run the worker inside the server when ``notification_worker_in_process`` is set.
+
+    Entered after the main lifespan (which put ``runtime`` on ``app.state``), left before it.
+    """
+    runtime: Runtime = app.state.runtime
+    if not runtime.settings.notification_worker_in_process:
+        app.state.notification_worker = None
+        yield
+        return
+    worker = build_worker(runtime)
+    app.state.notification_worker = worker
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="notification-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await worker.close()

@@ -1,0 +1,692 @@
+"""The outbox delivery worker: outbox events → fan-out → deliveries → webhooks / WeChat.
+
+One loop, three steps, each its own short transaction:
+
+1. **Discover** new ``outbox_events`` (by id, anti-joined with ``notification_fanouts``) and
+   record a fan-out row for each (``ON CONFLICT DO NOTHING``: several workers may race).
+2. **Fan out**: claim unfinished fan-outs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and
+   expand one audience page each: webhook deliveries for matching subscriptions, distributor
+   and consumer inbox entries (written directly: an inbox is our own table), WeChat
+   deliveries. Large audiences (a recall's consumers) go page by page with a keyset cursor:
+   nothing is loaded whole into memory.
+3. **Deliver**: claim due deliveries with one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE
+   SKIP LOCKED) RETURNING`` that stamps a lease token and pushes ``next_attempt_at`` to the
+   end of a lease; send outside any transaction; record the outcome only if the lease is
+   still ours. A worker killed mid-send leaves the delivery to be retried when its lease ends
+   (at-least-once on the wire; the ``Idempotency-Key`` header makes it exactly-once in effect).
+
+On SQLite (the embedded default) run one worker: writers are serialised by the database, so a
+second one is safe but only adds lock waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+import structlog
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin_api.notifications.models import (
+    CHANNEL_WEBHOOK,
+    CHANNEL_WECHAT,
+    STATUS_DEAD,
+    STATUS_DELIVERED,
+    STATUS_PENDING,
+    ConsumerInboxEntry,
+    DeliveryAttempt,
+    DistributorInboxEntry,
+    NotificationDelivery,
+    NotificationFanout,
+    WebhookSubscription,
+)
+from admin_api.notifications.signing import (
+    SIGNATURE_HEADER,
+    backoff_delay,
+    pattern_matches,
+    signature_header,
+)
+from kernel.db import session_scope, utcnow
+from kernel.outbox import OutboxEvent
+from kernel.runtime import Runtime
+
+__all__ = [
+    "AudienceSource",
+    "ConsumerTarget",
+    "NotificationWorker",
+    "SendOutcome",
+    "WorkerStats",
+    "envelope_body",
+]
+
+log = structlog.get_logger("admin_api.notifications.worker")
+
+# An event id below the newest one fanned out this long ago is assumed committed or gone: the
+# discovery query starts there instead of at id 0 (an emitting transaction open longer than
+# this would be missed; see docs/notifications.md).
+GAP_WINDOW = timedelta(minutes=5)
+AUDIENCE_PAGE = 500
+DISCOVER_BATCH = 500
+FANOUT_BATCH = 20
+ERROR_TEXT_MAX = 500
+
+
+class ConsumerTarget(Protocol):
+    """One consumer to notify (what ``recall_consumer_targets`` yields)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def device_hash(self) -> str | None: ...
+    @property
+    def wechat_openid(self) -> str | None: ...
+
+
+class AudienceSource(Protocol):
+    """Who beyond the payload's own addressees hears about an event (e.g. a recall's)."""
+
+    async def distributor_page(
+        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
+    ) -> list[uuid.UUID]:
+        """Distributors ordered by id, ids > ``after``."""
+        ...
+
+    async def consumer_page(
+        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
+    ) -> Sequence[ConsumerTarget]:
+        """Consumers ordered by ``key``, keys > ``after``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What one attempt achieved."""
+
+    ok: bool
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+
+
+WeChatSender = Callable[[str, OutboxEvent], Awaitable[SendOutcome]]
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters of this process's worker (exposed by the admin stats endpoint)."""
+
+    events_fanned_out: int = 0
+    deliveries_created: int = 0
+    attempts: int = 0
+    delivered: int = 0
+    failed_attempts: int = 0
+    dead: int = 0
+    lost_leases: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    delivery_id: int
+    channel: str
+    target: str
+    attempt: int
+    event: OutboxEvent
+    subscription: WebhookSubscription | None
+
+
+def envelope_body(event: OutboxEvent) -> bytes:
+    """The JSON body every webhook of ``event`` carries (identical on every attempt)."""
+    envelope = {
+        "id": str(event.event_uid),
+        "type": event.event_type,
+        "created_at": event.created_at.isoformat(),
+        "brand_id": str(event.brand_id) if event.brand_id else None,
+        "subject": {"type": event.subject_type, "id": event.subject_id},
+        "data": event.payload,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+async def _insert_ignoring_duplicates(
+    session: AsyncSession, model: type[Any], rows: list[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    if rows:
+        await session.execute(
+            _insert(session, model).on_conflict_do_nothing(index_elements=list(keys)), rows
+        )
+
+
+def _addressed_distributors(payload: Mapping[str, Any]) -> list[uuid.UUID]:
+    """``distributor_id`` / ``distributor_ids`` in an event payload (ignores malformed ids)."""
+    raw: list[Any] = []
+    if payload.get("distributor_id"):
+        raw.append(payload["distributor_id"])
+    ids = payload.get("distributor_ids")
+    if isinstance(ids, list):
+        raw.extend(ids)
+    found: list[uuid.UUID] = []
+    for value in raw:
+        try:
+            parsed = uuid.UUID(str(value))
+        except ValueError:
+            log.warning("notifications.event.bad_distributor_id", value=str(value)[:64])
+            continue
+        if parsed not in found:
+            found.append(parsed)
+    return found
+
+
+class NotificationWorker:
+    """Moves outbox events to their receivers. ``run`` loops until ``stop`` is set."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        http: httpx.AsyncClient | None = None,
+        audiences: Mapping[str, AudienceSource] | None = None,
+        wechat: WeChatSender | None = None,
+        concurrency: int = 16,
+        batch_size: int = 100,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(
+            timeout=self.settings.webhook_timeout_s, follow_redirects=False
+        )
+        self.audiences = dict(audiences or {})
+        self.wechat = wechat
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.stats = WorkerStats()
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------------------------
+    # Loop
+    # ------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; the step in progress finishes first (graceful)."""
+        log.info("notifications.worker.started", concurrency=self.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.step()
+                except (DBAPIError, OSError) as exc:  # database briefly unavailable or locked
+                    log.warning("notifications.worker.step_failed", error=repr(exc)[:200])
+                    busy = False
+                except Exception:  # one bad event must not stop all delivery: log, go on
+                    log.exception("notifications.worker.step_crashed")
+                    busy = False
+                if busy:
+                    continue
+                await self._idle(stop)
+        finally:
+            log.info("notifications.worker.stopped", **self.snapshot())
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        stop_wait = asyncio.ensure_future(stop.wait())
+        wake_wait = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                {stop_wait, wake_wait},
+                timeout=self.settings.outbox_poll_interval_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stop_wait.cancel()
+            wake_wait.cancel()
+
+    def wake(self) -> None:
+        """Skip the rest of the current idle wait (e.g. after a replay)."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._own_http:
+            await self.http.aclose()
+
+    async def step(self) -> bool:
+        """One round of discover, fan out, deliver; True when there was work."""
+        discovered = await self.discover()
+        fanned = await self.fan_out()
+        delivered = await self.deliver_due()
+        return bool(discovered or fanned or delivered)
+
+    def snapshot(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "events_fanned_out": s.events_fanned_out,
+            "deliveries_created": s.deliveries_created,
+            "attempts": s.attempts,
+            "delivered": s.delivered,
+            "failed_attempts": s.failed_attempts,
+            "dead": s.dead,
+            "lost_leases": s.lost_leases,
+            "uptime_s": round(time.time() - s.started_at, 1),
+        }
+
+    # ------------------------------------------------------------------------------------
+    # 1. Discover
+    # ------------------------------------------------------------------------------------
+    async def discover(self) -> int:
+        """Record a fan-out row for every outbox event not yet seen; the count recorded."""
+        async with session_scope(self.runtime.session_factory) as session:
+            floor = await session.scalar(
+                select(func.max(NotificationFanout.event_id)).where(
+                    NotificationFanout.created_at < utcnow() - GAP_WINDOW
+                )
+            )
+            ids = (
+                await session.scalars(
+                    select(OutboxEvent.id)
+                    .where(
+                        OutboxEvent.id > (floor or 0),
+                        ~exists().where(NotificationFanout.event_id == OutboxEvent.id),
+                    )
+                    .order_by(OutboxEvent.id)
+                    .limit(DISCOVER_BATCH)
+                )
+            ).all()
+            now = utcnow()
+            await _insert_ignoring_duplicates(
+                session,
+                NotificationFanout,
+                [{"event_id": i, "done": False, "deliveries": 0, "created_at": now} for i in ids],
+                ["event_id"],
+            )
+        return len(ids)
+
+    # ------------------------------------------------------------------------------------
+    # 2. Fan out
+    # ------------------------------------------------------------------------------------
+    async def fan_out(self) -> int:
+        """Expand one audience page of each claimed unfinished fan-out; the count handled."""
+        async with session_scope(self.runtime.session_factory) as session:
+            fanouts = (
+                await session.scalars(
+                    select(NotificationFanout)
+                    .where(NotificationFanout.done.is_(False))
+                    .order_by(NotificationFanout.event_id)
+                    .limit(FANOUT_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not fanouts:
+                return 0
+            events = {
+                e.id: e
+                for e in await session.scalars(
+                    select(OutboxEvent).where(OutboxEvent.id.in_([f.event_id for f in fanouts]))
+                )
+            }
+            for fanout in fanouts:
+                event = events.get(fanout.event_id)
+                if event is None:  # cannot happen with an append-only outbox; do not loop on it
+                    fanout.done, fanout.done_at = True, utcnow()
+                    continue
+                await self._expand_page(session, fanout, event)
+        if any(f.done for f in fanouts):
+            self.stats.events_fanned_out += sum(1 for f in fanouts if f.done)
+        return len(fanouts)
+
+    def _audience_for(self, event_type: str) -> AudienceSource | None:
+        for prefix, source in self.audiences.items():
+            if event_type.startswith(prefix):
+                return source
+        return None
+
+    async def _expand_page(
+        self, session: AsyncSession, fanout: NotificationFanout, event: OutboxEvent
+    ) -> None:
+        cursor = dict(fanout.cursor or {"phase": "direct", "after": None})
+        phase, after = cursor.get("phase"), cursor.get("after")
+        created = 0
+        if event.brand_id is None:  # platform events have no subscribers
+            phase = "done"
+        elif phase == "direct":
+            created += await self._direct(session, event)
+            phase, after = "distributors", None
+        audience = self._audience_for(event.event_type) if event.brand_id else None
+        if phase == "distributors":
+            if audience is None:
+                phase = "done"
+            else:
+                page = await audience.distributor_page(
+                    session, event, after=after, limit=AUDIENCE_PAGE
+                )
+                created += await self._to_distributors(session, event, page)
+                if len(page) < AUDIENCE_PAGE:
+                    phase, after = "consumers", None
+                else:
+                    after = str(page[-1])
+        elif phase == "consumers" and audience is not None:
+            targets = await audience.consumer_page(session, event, after=after, limit=AUDIENCE_PAGE)
+            created += await self._to_consumers(session, event, targets)
+            if len(targets) < AUDIENCE_PAGE:
+                phase = "done"
+            else:
+                after = targets[-1].key
+        elif phase == "consumers":
+            phase = "done"
+        fanout.cursor = {"phase": phase, "after": after}
+        fanout.deliveries += created
+        if phase == "done":
+            fanout.done, fanout.done_at = True, utcnow()
+        self.stats.deliveries_created += created
+
+    async def _direct(self, session: AsyncSession, event: OutboxEvent) -> int:
+        """Brand-wide subscriptions, plus the distributors the payload names."""
+        subscriptions = (
+            await session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.brand_id == event.brand_id,
+                    WebhookSubscription.distributor_id.is_(None),
+                    WebhookSubscription.active.is_(True),
+                )
+            )
+        ).all()
+        created = await self._webhooks(session, event, subscriptions)
+        addressed = _addressed_distributors(event.payload or {})
+        return created + await self._to_distributors(session, event, addressed)
+
+    async def _webhooks(
+        self,
+        session: AsyncSession,
+        event: OutboxEvent,
+        subscriptions: Iterable[WebhookSubscription],
+    ) -> int:
+        now = utcnow()
+        rows = [
+            self._delivery_row(event, CHANNEL_WEBHOOK, str(s.id), s.id, now)
+            for s in subscriptions
+            if any(pattern_matches(p, event.event_type) for p in s.event_types)
+        ]
+        await _insert_ignoring_duplicates(
+            session, NotificationDelivery, rows, ["event_id", "channel", "target"]
+        )
+        return len(rows)
+
+    @staticmethod
+    def _delivery_row(
+        event: OutboxEvent,
+        channel: str,
+        target: str,
+        subscription_id: uuid.UUID | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "event_id": event.id,
+            "event_uid": event.event_uid,
+            "event_type": event.event_type,
+            "brand_id": event.brand_id,
+            "channel": channel,
+            "target": target,
+            "subscription_id": subscription_id,
+            "status": STATUS_PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+
+    async def _to_distributors(
+        self, session: AsyncSession, event: OutboxEvent, distributor_ids: Sequence[uuid.UUID]
+    ) -> int:
+        """Inbox entries and the distributors' own webhook subscriptions."""
+        if not distributor_ids:
+            return 0
+        now = utcnow()
+        await _insert_ignoring_duplicates(
+            session,
+            DistributorInboxEntry,
+            [
+                {
+                    "brand_id": event.brand_id,
+                    "distributor_id": d,
+                    "event_id": event.id,
+                    "event_uid": event.event_uid,
+                    "event_type": event.event_type,
+                    "payload": event.payload,
+                    "created_at": now,
+                }
+                for d in distributor_ids
+            ],
+            ["event_id", "distributor_id"],
+        )
+        subscriptions = (
+            await session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.brand_id == event.brand_id,
+                    WebhookSubscription.distributor_id.in_(list(distributor_ids)),
+                    WebhookSubscription.active.is_(True),
+                )
+            )
+        ).all()
+        return len(distributor_ids) + await self._webhooks(session, event, subscriptions)
+
+    async def _to_consumers(
+        self, session: AsyncSession, event: OutboxEvent, targets: Sequence[ConsumerTarget]
+    ) -> int:
+        """In-app inbox by device hash; a WeChat delivery where the openid is known."""
+        now = utcnow()
+        inbox = [
+            {
+                "brand_id": event.brand_id,
+                "device_hash": t.device_hash,
+                "event_id": event.id,
+                "event_uid": event.event_uid,
+                "event_type": event.event_type,
+                "payload": event.payload,
+                "created_at": now,
+            }
+            for t in targets
+            if t.device_hash
+        ]
+        await _insert_ignoring_duplicates(
+            session, ConsumerInboxEntry, inbox, ["event_id", "device_hash"]
+        )
+        wechat = (
+            [
+                self._delivery_row(event, CHANNEL_WECHAT, t.wechat_openid, None, now)
+                for t in targets
+                if t.wechat_openid
+            ]
+            if self.wechat is not None
+            else []
+        )
+        await _insert_ignoring_duplicates(
+            session, NotificationDelivery, wechat, ["event_id", "channel", "target"]
+        )
+        return len(inbox) + len(wechat)
+
+    # ------------------------------------------------------------------------------------
+    # 3. Deliver
+    # ------------------------------------------------------------------------------------
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery stays ours: the send timeout plus a margin."""
+        timeout = self.settings.webhook_timeout_s
+        return timedelta(seconds=timeout + max(1.0, timeout))
+
+    async def deliver_due(self) -> int:
+        """Claim due deliveries, send them concurrently, record each outcome."""
+        token = uuid.uuid4()
+        claimed = await self._claim(token)
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: _Claimed) -> None:
+            async with gate:
+                outcome = await self._send(item)
+            await self._record(item, token, outcome)
+
+        await asyncio.gather(*(one(item) for item in claimed))
+        return len(claimed)
+
+    async def _claim(self, token: uuid.UUID) -> list[_Claimed]:
+        D = NotificationDelivery
+        async with session_scope(self.runtime.session_factory) as session:
+            now = utcnow()
+            due = (
+                select(D.id)
+                .where(D.status == STATUS_PENDING, D.next_attempt_at <= now)
+                .order_by(D.next_attempt_at, D.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = (
+                await session.scalars(
+                    update(D)
+                    .where(D.id.in_(due.scalar_subquery()))
+                    .values(
+                        lease_token=token, next_attempt_at=now + self.lease, attempts=D.attempts + 1
+                    )
+                    .returning(D.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if not ids:
+                return []
+            rows = (await session.scalars(select(D).where(D.id.in_(ids)))).all()
+            events = {
+                e.id: e
+                for e in await session.scalars(
+                    select(OutboxEvent).where(OutboxEvent.id.in_({r.event_id for r in rows}))
+                )
+            }
+            sub_ids = {r.subscription_id for r in rows if r.subscription_id is not None}
+            subscriptions = (
+                {
+                    s.id: s
+                    for s in await session.scalars(
+                        select(WebhookSubscription).where(WebhookSubscription.id.in_(sub_ids))
+                    )
+                }
+                if sub_ids
+                else {}
+            )
+            return [
+                _Claimed(
+                    delivery_id=r.id,
+                    channel=r.channel,
+                    target=r.target,
+                    attempt=r.attempts,
+                    event=events[r.event_id],
+                    subscription=subscriptions.get(r.subscription_id)
+                    if r.subscription_id is not None
+                    else None,
+                )
+                for r in rows
+            ]
+
+    async def _send(self, item: _Claimed) -> SendOutcome:
+        if item.channel == CHANNEL_WEBHOOK:
+            return await self._send_webhook(item)
+        if item.channel == CHANNEL_WECHAT and self.wechat is not None:
+            return await self.wechat(item.target, item.event)
+        return SendOutcome(False, None, f"no sender for channel {item.channel}", 0)
+
+    async def _send_webhook(self, item: _Claimed) -> SendOutcome:
+        subscription = item.subscription
+        if subscription is None:
+            return SendOutcome(False, None, "subscription deleted", 0)
+        if not subscription.active:
+            return SendOutcome(False, None, "subscription inactive", 0)
+        body = envelope_body(item.event)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "scanguard-webhooks/1",
+            SIGNATURE_HEADER: signature_header(subscription.secret, body),
+            "Idempotency-Key": str(item.event.event_uid),
+            "Scanguard-Event-Id": str(item.event.event_uid),
+            "Scanguard-Event-Type": item.event.event_type,
+            "Scanguard-Delivery-Id": str(item.delivery_id),
+            "Scanguard-Attempt": str(item.attempt),
+        }
+        started = time.perf_counter()
+        try:
+            response = await self.http.post(subscription.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            latency = int((time.perf_counter() - started) * 1000)
+            detail = str(exc) or type(exc).__name__
+            return SendOutcome(
+                False, None, f"{type(exc).__name__}: {detail}"[:ERROR_TEXT_MAX], latency
+            )
+        latency = int((time.perf_counter() - started) * 1000)
+        if 200 <= response.status_code < 300:
+            return SendOutcome(True, response.status_code, None, latency)
+        return SendOutcome(
+            False, response.status_code, f"HTTP {response.status_code}"[:ERROR_TEXT_MAX], latency
+        )
+
+    async def _record(self, item: _Claimed, token: uuid.UUID, outcome: SendOutcome) -> None:
+        D = NotificationDelivery
+        now = utcnow()
+        self.stats.attempts += 1
+        settings = self.settings
+        values: dict[str, Any] = {
+            "lease_token": None,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if outcome.ok:
+            values.update(status=STATUS_DELIVERED, delivered_at=now)
+        elif item.attempt >= settings.webhook_max_attempts:
+            values.update(status=STATUS_DEAD)
+        else:
+            delay = backoff_delay(
+                item.attempt,
+                base_s=settings.webhook_backoff_base_s,
+                max_s=settings.webhook_backoff_max_s,
+            )
+            values.update(next_attempt_at=now + timedelta(seconds=delay))
+        async with session_scope(self.runtime.session_factory) as session:
+            session.add(
+                DeliveryAttempt(
+                    delivery_id=item.delivery_id,
+                    attempt=item.attempt,
+                    attempted_at=now,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    latency_ms=outcome.latency_ms,
+                    success=outcome.ok,
+                )
+            )
+            result = await session.execute(
+                update(D)
+                .where(D.id == item.delivery_id, D.lease_token == token)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        if getattr(result, "rowcount", 1) == 0:  # our lease ran out; another worker owns it
+            self.stats.lost_leases += 1
+            return
+        if outcome.ok:
+            self.stats.delivered += 1
+        else:
+            self.stats.failed_attempts += 1
+            if values.get("status") == STATUS_DEAD:
+                self.stats.dead += 1
+                log.warning(
+                    "notifications.delivery.dead",
+                    delivery_id=item.delivery_id,
+                    event_type=item.event.event_type,
+                    error=outcome.error,
+                )

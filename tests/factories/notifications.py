@@ -1,0 +1,99 @@
+"""Factories for the notification pipeline: worker-enabled settings, outbox events, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from litestar import Litestar
+
+from kernel.db import session_scope
+from kernel.outbox import emit
+from kernel.settings import Settings
+
+__all__ = [
+    "create_subscription",
+    "emit_event",
+    "fast_worker_settings",
+    "wait_until",
+]
+
+
+def fast_worker_settings(settings: Settings, **overrides: Any) -> Settings:
+    """``settings`` with the in-process worker on, quick polls and small retry delays."""
+    values: dict[str, Any] = {
+        "notification_worker_in_process": True,
+        "outbox_poll_interval_s": 0.02,
+        "webhook_timeout_s": 2.0,
+        "webhook_max_attempts": 10,
+        "webhook_backoff_base_s": 0.02,
+        "webhook_backoff_max_s": 0.1,
+    }
+    values.update(overrides)
+    return settings.with_overrides(**values)
+
+
+async def emit_event(
+    app: Litestar,
+    brand_id: uuid.UUID | None,
+    event_type: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    subject_type: str = "test",
+    subject_id: object = "s-1",
+) -> uuid.UUID:
+    """Commit one outbox event the way a domain service does; return its ``event_uid``."""
+    async with session_scope(app.state.session_factory) as session:
+        event = emit(
+            session,
+            brand_id=brand_id,
+            event_type=event_type,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            payload=payload or {},
+        )
+    return event.event_uid
+
+
+async def create_subscription(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    url: str,
+    event_types: list[str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Create a subscription through the API; the answer includes the one-time ``secret``."""
+    response = await client.post(
+        "/v1/admin/webhooks/subscriptions",
+        json={"url": url, "event_types": event_types, **fields},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout_s: float = 15.0,
+    interval_s: float = 0.02,
+    what: str | Callable[[], str] = "condition",
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout_s`` (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {described}")
+        await asyncio.sleep(interval_s)
