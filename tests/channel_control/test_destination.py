@@ -1,0 +1,169 @@
+"""The scan path's "where should this code be": a 10-level chain of 100,000-unit shipments
+resolves with a constant handful of indexed queries that never touch ``shipments``; answers
+are cached and invalidated by writes. Plus the SSCC check digit, property-tested."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from hypothesis import given
+from hypothesis import strategies as st
+from litestar import Litestar
+from sqlalchemy import event
+
+from anticounterfeit.gtin import gtin_check_digit
+from channel_control.destination import DestinationResolver
+from channel_control.units import is_valid_sscc, normalize_sscc, sscc_check_digit
+from kernel.errors import InvalidInput
+from tests.factories.shipping import ship, shipping_world
+
+CHAIN = 10
+UNITS = 100_000
+SHIPMENT_TABLES = re.compile(r"\b(shipments|shipment_lines)\b", re.IGNORECASE)
+
+
+@contextmanager
+def statements(app: Litestar) -> Iterator[list[tuple[str, Any]]]:
+    """Every SQL statement (and its parameters) the app's engine runs inside the block."""
+    seen: list[tuple[str, Any]] = []
+    engine = app.state.runtime.engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_ten_level_chain_resolves_without_reading_shipments(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(
+        app, items=UNITS, distributors=CHAIN, regions=tuple((f"CN-{c}",) for c in "ABCDEFGHIJ")
+    )
+    chain = w.distributors
+    await ship(client, w.admin, to=chain[0], ranges=[w.item_range(0, UNITS)])
+    for src, dst in itertools.pairwise(chain):
+        await ship(
+            client, w.admin, kind="transfer", source=src, to=dst, ranges=[w.item_range(0, UNITS)]
+        )
+    resolver = DestinationResolver(app.state.runtime)  # a cold cache
+    index = w.items.first_index + 77_777
+    with statements(app) as seen:
+        found = await resolver.resolve(w.brand.id, w.items.kid, index)
+    assert found is not None
+    assert found.distributor_id == chain[-1].id
+    assert found.distributor_name == chain[-1].name
+    assert found.territory.regions == frozenset({"CN-J"})
+    assert found.received is False
+    queries = [s for s, _ in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert 1 <= len(queries) <= 3, queries
+    assert not [s for s, _ in seen if SHIPMENT_TABLES.search(s)], seen
+
+    # The same number of queries for a unit that went only one level (constant in depth).
+    w2 = await shipping_world(app, items=10, distributors=1)
+    await ship(client, w2.admin, to=w2.distributors[0], ranges=[w2.item_range(0, 10)])
+    with statements(app) as shallow:
+        await resolver.resolve(w2.brand.id, w2.items.kid, w2.items.first_index + 1)
+    assert len(shallow) == len(seen)
+
+    # Cached: no query at all the second time.
+    with statements(app) as again:
+        assert await resolver.resolve(w.brand.id, w.items.kid, index) == found
+    assert again == []
+
+    # Every lookup is an index search, on PostgreSQL (even if the planner may choose) and SQLite.
+    async with app.state.runtime.engine.connect() as conn:
+        dialect = conn.dialect.name
+        for statement, parameters in seen:
+            if dialect == "postgresql":
+                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = "\n".join(
+                    r[0]
+                    for r in (await conn.exec_driver_sql("EXPLAIN " + statement, parameters)).all()
+                )
+                assert "Seq Scan" not in plan, plan
+                assert "Index" in plan, plan
+            else:
+                plan = "\n".join(
+                    str(r[-1])
+                    for r in (
+                        await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+                    ).all()
+                )
+                assert "SEARCH" in plan, plan
+                assert not re.search(
+                    r"\bSCAN (unit_positions|aggregations|containers|distributors)\b", plan
+                ), plan
+        await conn.rollback()
+
+
+async def test_writes_invalidate_cached_destinations(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=10)
+    d1, d2, _ = w.distributors
+    resolver: DestinationResolver = app.state.destinations
+    index = w.items.first_index + 4
+    assert await resolver.resolve(w.brand.id, w.items.kid, index) is None  # cached "nowhere"
+    await ship(client, w.admin, to=d1, ranges=[w.item_range(0, 10)])
+    first = await resolver.resolve(w.brand.id, w.items.kid, index)
+    assert first is not None
+    assert first.distributor_id == d1.id
+    await ship(
+        client,
+        w.keys[0],
+        kind="transfer",
+        to=d2,
+        codes=[w.item(4)],
+        path="/v1/distributor/shipments",
+    )
+    moved = await resolver.resolve(w.brand.id, w.items.kid, index)
+    assert moved is not None
+    assert moved.distributor_id == d2.id
+    neighbour = await resolver.resolve(w.brand.id, w.items.kid, index + 1)
+    assert neighbour is not None
+    assert neighbour.distributor_id == d1.id
+    # Another brand's id never resolves these units.
+    other = await shipping_world(app, items=1, distributors=1)
+    assert await resolver.resolve(other.brand.id, w.items.kid, index) is None
+
+
+@given(st.integers(min_value=0, max_value=10**17 - 1))
+def test_sscc_check_digit_matches_gs1_and_catches_single_digit_errors(body_int: int) -> None:
+    body = f"{body_int:017d}"
+    digit = sscc_check_digit(body)
+    # GS1 mod 10 over 17 digits: weights 3,1,3,... from the right.
+    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
+    assert digit == (10 - total % 10) % 10 == gtin_check_digit(body)
+    sscc = body + str(digit)
+    assert is_valid_sscc(sscc)
+    assert normalize_sscc(f"(00){sscc}") == sscc
+    assert normalize_sscc(f"https://id.gs1.org/00/{sscc}") == sscc
+    # Every single-digit substitution is caught (mod 10 with weights 1 and 3).
+    for pos in range(18):
+        for other in "0123456789":
+            if other != sscc[pos]:
+                changed = sscc[:pos] + other + sscc[pos + 1 :]
+                assert not is_valid_sscc(changed)
+
+
+@given(st.text(max_size=25))
+def test_normalize_sscc_never_accepts_garbage_silently(value: str) -> None:
+    error: InvalidInput | None = None
+    try:
+        digits = normalize_sscc(value)
+    except InvalidInput as exc:
+        error = exc
+    if error is None:
+        assert is_valid_sscc(digits)
+    else:
+        assert (error.field, error.code) == ("sscc", "invalid_sscc")
