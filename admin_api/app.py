@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 
 import admin_api.notifications.routes
 import admin_api.routes
+import admin_api.trace_routes
 import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.routes.ROUTES,
             *channel_control.routes.ROUTES,
+            *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
         ],
         lifespan=[lifespan, notifications_lifespan],
@@ -143,6 +145,8 @@ def create_app(settings: Settings) -> Litestar:
                 Tag(name="catalogue", description="Brands, products, batches"),
                 Tag(name="codes", description="Code rolls: issue, export, activate, void"),
                 Tag(name="monitoring", description="Scan history, counterfeit attempts, audit"),
+                Tag(name="traceability", description="Genealogy, traces, EPCIS 2.0 export"),
+                Tag(name="recalls", description="Recalls, affected sets, confirmations"),
                 Tag(name="notifications", description="Webhooks, delivery log, replay"),
             ],
         ),

@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "admin_api.models",
     "admin_api.notifications.models",
     "anticounterfeit.models",
+    "anticounterfeit.trace_models",
     "gateway.models",
     "channel_control.models",
     "loyalty.models",

@@ -25,7 +25,13 @@ from sqlalchemy import func, select
 
 from anticounterfeit.codes import Keyring, verify_code
 from anticounterfeit.digital_link import DigitalLink
-from anticounterfeit.metadata import BatchFacts, CodeMetadataService, ProductFacts, RollMetadata
+from anticounterfeit.metadata import (
+    BatchFacts,
+    CodeMetadataService,
+    ProductFacts,
+    RecallFacts,
+    RollMetadata,
+)
 from anticounterfeit.models import code_id_of
 from channel_control.destination import Destination
 from channel_control.diversion import DiversionRecorder
@@ -147,6 +153,7 @@ class ScanOutcome:
     void_reason: str | None = None
     location: ScanLocation | None = None
     degraded: bool = False  # answered without Redis
+    recall: RecallFacts | None = None  # an active recall covers this code: show it, any verdict
 
 
 class ScanService:
@@ -251,6 +258,7 @@ class ScanService:
             accuracy_m=location.accuracy_m,
             location_source=location.source,
             location_confidence=location.confidence,
+            recall_id=state.recall.id if state.recall else None,  # a recall hit
             distributor_id=destination.distributor_id if destination else None,
             shipment_id=destination.shipment_id if destination else None,
             diverted=diverted,
@@ -307,6 +315,7 @@ class ScanService:
             void_reason=state.void_reason if state.status == "void" else None,
             location=location,
             degraded=hot is None,
+            recall=state.recall,
         )
 
     def _repeat_verdict(self, meta: RollMetadata, distinct_devices: int) -> str:
