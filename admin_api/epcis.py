@@ -39,6 +39,7 @@ __all__ = ["EPCIS_CONTEXT", "EPCIS_MEDIA_TYPE", "batch_document", "code_document
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EPCIS_MEDIA_TYPE = "application/ld+json"
+_STEP_ORDER = {"encoding": 0, "commissioning": 1, "decommissioning": 2, "holding": 3}
 _EVENT_NS = uuid.UUID("6f1b1f0e-8d55-4a8e-9a43-5c1d3b1e2a77")
 
 
@@ -77,7 +78,8 @@ def _event(
 
 
 def _document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    events.sort(key=lambda e: (e["eventTime"], e["eventID"]))
+    # Same instant (a roll issued and activated in one call): lifecycle order decides.
+    events.sort(key=lambda e: (e["eventTime"], _STEP_ORDER.get(e["bizStep"], 9), e["eventID"]))
     return {
         "@context": [EPCIS_CONTEXT],
         "type": "EPCISDocument",

@@ -313,11 +313,15 @@ class EpcisController(Controller):
         db: Db,
         state: State,
         code: Annotated[
-            str, QueryParameter(min_length=5, max_length=512, description="a GS1 Digital Link")
-        ],
+            str | None, QueryParameter(max_length=512, description="a GS1 Digital Link")
+        ] = None,
     ) -> Response[dict[str, Any]]:
         """One code's history as an EPCIS 2.0 JSON-LD document (instance-level identifier)."""
         principal.require_role(*READERS)
+        if not code:
+            raise InvalidInput(
+                "give the code (a GS1 Digital Link)", code="code_required", field="code"
+            )
         resolved = await traces.resolve_code(
             metadata_of(state), _keyring(state), acting_brand, code
         )
