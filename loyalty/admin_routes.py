@@ -5,7 +5,7 @@ statistics and points expiry. Every query is scoped by the acting brand."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, get, patch, post
@@ -22,10 +22,12 @@ from anticounterfeit.catalogue_routes import (
 from kernel.audit import record_audit
 from kernel.auth import Role
 from kernel.db import utcnow
-from kernel.http import Limit, Offset, Page
+from kernel.errors import InvalidInput
+from kernel.http import Limit, Offset, Page, provide_settings
 from loyalty import campaigns, queries, rewards
 from loyalty.claims import LoyaltyService
 from loyalty.schemas import (
+    AdjustmentIn,
     CampaignBudgetOut,
     CampaignIn,
     CampaignOut,
@@ -258,6 +260,42 @@ class LoyaltyAdminController(Controller):
             offset=offset,
         )
         return Page(items=[ledger_out(e) for e in rows], total=total, limit=limit, offset=offset)
+
+    @post("/consumers/{consumer_id:uuid}/adjustments", status_code=201)
+    async def adjust_points(
+        self,
+        consumer_id: FromPath[uuid.UUID],
+        data: JSONBody[AdjustmentIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
+    ) -> LedgerEntryOut:
+        """Credit (positive) or debit (negative) a consumer's points at this brand by hand;
+        idempotent by ``client_key``. Credits expire like earned points."""
+        principal.require_role(*WRITERS)
+        if data.points == 0:
+            raise InvalidInput("points must not be zero", field="points")
+        ttl = provide_settings(state).points_ttl_days
+        entry = await rewards.adjust(
+            db,
+            brand_id=acting_brand,
+            consumer_id=consumer_id,
+            points=data.points,
+            note=data.note,
+            client_key=data.client_key,
+            expires_at=utcnow() + timedelta(days=ttl) if ttl > 0 else None,
+        )
+        record_audit(
+            db,
+            principal,
+            "loyalty.points.adjust",
+            target_type="consumer",
+            target_id=consumer_id,
+            brand_id=acting_brand,
+            details={"points": data.points, "note": data.note},
+        )
+        return ledger_out(entry)
 
     # --------------------------------------------------------------------------- review queue
     @get("/reviews")

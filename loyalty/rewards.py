@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.db import utcnow
-from kernel.errors import Conflict
+from kernel.errors import Conflict, NotFound
 from loyalty.campaigns import get_item
 from loyalty.ledger import account_entries, lock_account, open_lots, post
 from loyalty.models import Claim, Consumer, Draw, LedgerEntry, Payout, Prize, Redemption
@@ -35,6 +35,7 @@ __all__ = [
     "ROLL_SPACE",
     "DrawResult",
     "RedeemResult",
+    "adjust",
     "compute_roll",
     "draw_for_claim",
     "expire_points",
@@ -291,6 +292,53 @@ async def expire_points(
             expired += lot.remaining
         touched += bool(due)
     return touched, expired
+
+
+async def adjust(
+    session: AsyncSession,
+    *,
+    brand_id: uuid.UUID,
+    consumer_id: uuid.UUID,
+    points: int,
+    note: str,
+    client_key: str,
+    expires_at: datetime | None,
+) -> LedgerEntry:
+    """A manual correction (goodwill credit or debit) by a brand admin, idempotent by
+    ``client_key``; a debit never takes the balance below zero."""
+    key = f"adjust:{brand_id}:{client_key}"
+    existing = (
+        await session.execute(select(LedgerEntry).where(LedgerEntry.idem_key == key))
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.consumer_id != consumer_id or existing.delta != points:
+            raise Conflict(
+                "this client_key was used for another adjustment",
+                code="client_key_reused",
+                field="client_key",
+            )
+        return existing
+    if await session.get(Consumer, consumer_id) is None:
+        raise NotFound("consumer not found", code="consumer_not_found")
+    await lock_account(session, consumer_id, brand_id)
+    ok = await post(
+        session,
+        consumer_id=consumer_id,
+        brand_id=brand_id,
+        delta=points,
+        reason="adjustment",
+        ref_type="admin",
+        ref_id=client_key,
+        idem_key=key,
+        expires_at=expires_at if points > 0 else None,
+        note=note,
+    )
+    if not ok:
+        raise Conflict("the balance is smaller than this debit", code="insufficient_points")
+    entry = (
+        await session.execute(select(LedgerEntry).where(LedgerEntry.idem_key == key))
+    ).scalar_one()
+    return entry
 
 
 def _le(a: datetime, b: datetime) -> bool:

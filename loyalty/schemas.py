@@ -12,6 +12,7 @@ from gateway.schemas import GpsIn
 
 __all__ = [
     "AccountOut",
+    "AdjustmentIn",
     "BindIn",
     "CampaignIn",
     "CampaignOut",
@@ -262,6 +263,12 @@ class PremisesOut(msgspec.Struct, kw_only=True):
     lon: float
     radius_m: float
     distributor_id: uuid.UUID | None
+
+
+class AdjustmentIn(_Input):
+    points: Annotated[int, msgspec.Meta(ge=-10_000_000, le=10_000_000)]
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    client_key: Annotated[str, msgspec.Meta(min_length=8, max_length=80)]
 
 
 class ReviewIn(_Input):
