@@ -52,7 +52,7 @@ import httpx
 from kernel.migrate import upgrade
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
-from loadtests.regions import random_client_ip
+from loadtests.regions import random_client_ip, write_region_database
 from loadtests.seed import SeedPlan, seed
 
 __all__ = ["main"]
@@ -145,6 +145,9 @@ def scratch_storage(args: argparse.Namespace, tmp: Path) -> Iterator[dict[str, s
         "SCANGUARD_RATE_LIMIT_IP_PER_MINUTE": "1000000000",
         "SCANGUARD_RATE_LIMIT_DEVICE_PER_MINUTE": "1000000000",
         "SCANGUARD_COUNTERFEIT_IP_PER_MINUTE": "1000000000",
+        # Scans are located (and checked against the seeded distributors' territories) as in
+        # production: a small City database placing each client block of loadtests/regions.py.
+        "SCANGUARD_GEOIP_DATABASE": str(write_region_database(tmp / "regions.mmdb")),
         **_secrets_env(),
     }
     if args.flush_interval is not None:

@@ -1,11 +1,13 @@
 """Locust entry point: scan gateway load test with the realistic traffic mix.
 
     python -m loadtests.seed --out loadtests/data.json        # once, against the target's DB
+    python -m loadtests.regions var/regions.mmdb              # server: SCANGUARD_GEOIP_DATABASE
     SCANGUARD_LOADTEST_SHAPE=smoke locust -f loadtests/locustfile.py --headless \\
         --host http://127.0.0.1:8000
 
 User classes and weights (per 103 users): consumers 100 (mini-program 70, web 30),
-distributors 2 (pending channel control: admin code lookup stand-in), brand managers 1.
+distributors 2 (authenticity checks of received and foreign codes, shipments received),
+brand managers 1.
 Why: a brand at 1 billion units a year and a 40% scan rate gets about 13 consumer scans/s on
 average (DOMAIN-RESEARCH.md §3, §6.4), while its console users and receiving warehouses are
 people clicking every few seconds: a few requests a minute each. Consumer scans dominate.

@@ -17,8 +17,13 @@ roll issued but never activated. The JSON file lists ``[gtin, code]`` pairs per 
 - ``inactive``: from the roll that was never activated: ``inactive``;
 - ``void``: from the voided ranges: ``void``.
 
-Not seeded yet: shipments of codes to distributors in regions. That needs channel control
-(a later issue); until then diversion flags have nothing to compare a scan's region with.
+Channel: one regional distributor per region of ``SEED_REGIONS`` (territory = that region), each
+with a staff login, and each product's roll (fresh and repeat codes) shipped to one of them
+(product n to distributor n mod k, document ``LT-<n>``). Consumer scans come from client IPs of
+several regions (``loadtests/regions.py``), so with a GeoIP database in the server most scans of
+a product land outside its distributor's territory: diversion signals and alerts on the scan
+path, as on a promotion day. The JSON lists, per distributor, its login and the GTINs shipped
+to it (the distributor scenario checks codes it received and codes it did not).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ from admin_api import users
 from anticounterfeit import catalogue, rolls
 from anticounterfeit.codes import ALPHABET, CodeKey, Keyring, iter_codes, verify_code
 from anticounterfeit.gtin import gtin_check_digit
+from anticounterfeit.metadata import CodeMetadataService
+from channel_control import credentials, services, shipments
+from channel_control.territory import Territory
+from channel_control.units import RangeInput, UnitChecker
 from kernel.auth import Role
 from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job
@@ -47,6 +56,7 @@ from kernel.settings import Settings
 __all__ = ["CODE_CLASSES", "SeedPlan", "forge", "main", "seed"]
 
 CODE_CLASSES = ("fresh", "repeat", "forged", "inactive", "void")
+SEED_REGIONS = ("CN-GD", "CN-ZJ", "CN-SH", "CN-BJ")
 VOID_REASON = "load test: damaged labels"
 
 Progress = Callable[[str], None]
@@ -63,6 +73,7 @@ class SeedPlan:
     void: int = 100
     inactive: int = 500
     forged: int = 1_000
+    distributors: int = len(SEED_REGIONS)
     brand_slug: str = field(default_factory=lambda: f"loadtest-{secrets.token_hex(4)}")
 
     def __post_init__(self) -> None:
@@ -70,6 +81,8 @@ class SeedPlan:
             raise ValueError("products must be at least 1")
         if self.codes <= self.repeat + self.void:
             raise ValueError("codes must exceed repeat + void (no fresh codes otherwise)")
+        if not 0 <= self.distributors <= len(SEED_REGIONS):
+            raise ValueError(f"distributors must be in 0..{len(SEED_REGIONS)}")
 
 
 def _stderr(message: str) -> None:
@@ -125,6 +138,9 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
     if key is None:
         raise RuntimeError(f"code key {kid} is not in SCANGUARD_CODE_KEYS")
 
+    distributors = await _seed_distributors(runtime, brand.id, plan, password)
+    metadata = CodeMetadataService(runtime)
+    checker = UnitChecker(keyring, metadata, brand.id)
     classes: dict[str, list[list[str]]] = {name: [] for name in CODE_CLASSES}
     products: list[dict[str, Any]] = []
     fresh_end = plan.codes - plan.repeat - plan.void
@@ -160,6 +176,27 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
                 session, None, roll, plan.codes - plan.void, plan.codes, VOID_REASON
             )
         gtin = product.gtin
+        if distributors:
+            receiver = distributors[n % len(distributors)]
+            async with session_scope(runtime.session_factory) as session:
+                await shipments.create_shipment(
+                    session,
+                    checker,
+                    shipments.ShipmentRequest(
+                        document_number=f"LT-{n + 1}",
+                        kind="outbound",
+                        from_distributor_id=None,
+                        to_distributor_id=uuid.UUID(receiver["id"]),
+                        codes=[],
+                        ranges=[RangeInput(roll.id, 0, plan.codes - plan.void)],
+                        containers=[],
+                    ),
+                    shipments.Actor(),
+                )
+            receiver["gtins"].append(gtin)
+            progress(
+                f"seed: shipped {plan.codes - plan.void} codes of {gtin} to {receiver['code']}"
+            )
         classes["fresh"].extend(_codes(key, gtin, roll.first_index, range(0, fresh_end)))
         classes["repeat"].extend(
             _codes(key, gtin, roll.first_index, range(fresh_end, fresh_end + plan.repeat))
@@ -209,8 +246,48 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
         "brand": {"id": str(brand.id), "slug": brand.slug, "name": brand.name, "kid": kid},
         "admin": {"username": admin.username, "password": password},
         "products": products,
+        "distributors": distributors,
         "codes": classes,
     }
+
+
+async def _seed_distributors(
+    runtime: Runtime, brand_id: uuid.UUID, plan: SeedPlan, password: str
+) -> list[dict[str, Any]]:
+    """One regional distributor per seed region, each with a staff login."""
+    out: list[dict[str, Any]] = []
+    for region in SEED_REGIONS[: plan.distributors]:
+        async with session_scope(runtime.session_factory) as session:
+            distributor = await services.create_distributor(
+                session,
+                None,
+                brand_id,
+                code=f"D-{region}",
+                name=f"Load test distributor {region}",
+                level="regional",
+                parent_id=None,
+                contact={},
+                territory=Territory(regions=frozenset({region})),
+            )
+            user, _ = await credentials.create_distributor_user(
+                session,
+                None,
+                brand_id,
+                distributor.id,
+                username=f"{plan.brand_slug}-{region.lower()}",
+                password=password,
+            )
+        out.append(
+            {
+                "id": str(distributor.id),
+                "code": distributor.code,
+                "region": region,
+                "username": user.username,
+                "password": password,
+                "gtins": [],
+            }
+        )
+    return out
 
 
 def write_data(data: dict[str, Any], out: Path) -> None:
@@ -233,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--void", type=int, default=defaults.void, help="per product")
     parser.add_argument("--inactive", type=int, default=defaults.inactive)
     parser.add_argument("--forged", type=int, default=defaults.forged)
+    parser.add_argument(
+        "--distributors", type=int, default=defaults.distributors, help="one per region"
+    )
     args = parser.parse_args(argv)
     plan = SeedPlan(
         products=args.products,
@@ -241,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         void=args.void,
         inactive=args.inactive,
         forged=args.forged,
+        distributors=args.distributors,
     )
     settings = Settings.from_env()
 

@@ -23,6 +23,7 @@ __all__ = [
     "DataSet",
     "ValidationError",
     "check_admin_code",
+    "check_distributor_check",
     "check_scan_html",
     "check_scan_json",
     "client_headers",
@@ -92,6 +93,22 @@ def check_admin_code(status: int, body: Any, *, gtin: str, code: str) -> str:
     return state
 
 
+def check_distributor_check(status: int, body: Any, *, genuine: bool, mine: bool) -> None:
+    """Validate ``POST /v1/distributor/checks`` for a code expected ``genuine`` and, if so,
+    shipped to the caller (``mine``) or to another distributor (whose identity must not show)."""
+    if status != 200:
+        raise ValidationError(f"HTTP {status}")
+    if not isinstance(body, dict) or body.get("genuine") is not genuine:
+        raise ValidationError(f"genuine is {body.get('genuine')!r}, expected {genuine}")
+    if not genuine:
+        return
+    expected = "you" if mine else "another_distributor"
+    if body.get("destination") != expected or body.get("shipped_to_you") is not mine:
+        raise ValidationError(f"destination {body.get('destination')!r}, expected {expected!r}")
+    if not mine and any(k in body for k in ("distributor", "distributor_id", "distributor_name")):
+        raise ValidationError("the check reveals another distributor")
+
+
 def client_headers(rng: random.Random | None = None) -> dict[str, str]:
     """A client address from a region, as a trusted proxy would forward it."""
     return {"X-Forwarded-For": random_client_ip(rng)}
@@ -122,6 +139,11 @@ class DataSet:
     def products(self) -> list[dict[str, str]]:
         products: list[dict[str, str]] = self.raw["products"]
         return products
+
+    @property
+    def distributors(self) -> list[dict[str, Any]]:
+        distributors: list[dict[str, Any]] = self.raw.get("distributors", [])
+        return distributors
 
     def pairs(self, code_class: str) -> list[list[str]]:
         pairs: list[list[str]] = self.raw["codes"][code_class]

@@ -14,6 +14,7 @@ from loadtests.scenarios.common import (
     DataSet,
     ValidationError,
     check_admin_code,
+    check_distributor_check,
     check_scan_html,
     check_scan_json,
 )
@@ -91,6 +92,42 @@ async def test_admin_code_lookup_validator(data: dict[str, Any], client: httpx.A
         )
 
 
+async def test_seeded_distributors_check_what_they_received(
+    data: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    distributors = data["distributors"]
+    assert [d["region"] for d in distributors] == ["CN-GD", "CN-ZJ", "CN-SH", "CN-BJ"]
+    # Two products over four distributors: the first two got one product each.
+    shipped = {g: d for d in distributors for g in d["gtins"]}
+    assert sorted(shipped) == sorted(p["gtin"] for p in data["products"])
+    first, second = distributors[0], distributors[1]
+    login = await client.post(
+        "/v1/distributor/auth/login",
+        json={"username": first["username"], "password": first["password"]},
+    )
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    async def check(gtin: str, code: str) -> httpx.Response:
+        return await client.post(
+            "/v1/distributor/checks", json={"code": f"/01/{gtin}/21/{code}"}, headers=headers
+        )
+
+    by_gtin = {gtin: code for gtin, code in data["codes"]["repeat"]}
+    mine, other = first["gtins"][0], second["gtins"][0]
+    response = await check(mine, by_gtin[mine])
+    check_distributor_check(response.status_code, response.json(), genuine=True, mine=True)
+    response = await check(other, by_gtin[other])
+    check_distributor_check(response.status_code, response.json(), genuine=True, mine=False)
+    with pytest.raises(ValidationError):
+        check_distributor_check(response.status_code, response.json(), genuine=True, mine=True)
+    gtin, forged = data["codes"]["forged"][0]
+    response = await check(gtin, forged)
+    check_distributor_check(response.status_code, response.json(), genuine=False, mine=False)
+    listed = await client.get("/v1/distributor/shipments", headers=headers)
+    assert [s["document_number"] for s in listed.json()["items"]] == ["LT-1"]
+
+
 def test_validators_reject_wrong_content() -> None:
     with pytest.raises(ValidationError):
         check_scan_json("fresh", 200, {"verdict": "counterfeit"})
@@ -102,3 +139,18 @@ def test_validators_reject_wrong_content() -> None:
         check_scan_html("void", 200, '<section class="banner genuine">')
     with pytest.raises(ValidationError):
         check_admin_code(200, {"gtin": "1", "code": "X", "status": "active"}, gtin="1", code="Y")
+
+
+def test_region_database_locates_every_load_test_block(tmp_path: Path) -> None:
+    import geoip2.database
+
+    from loadtests.regions import REGION_PLACES, REGIONS, write_region_database
+
+    assert [p.network for p in REGION_PLACES] == [cidr for _, cidr, _ in REGIONS]
+    with geoip2.database.Reader(str(write_region_database(tmp_path / "r.mmdb"))) as reader:
+        for (name, _block, _), place in zip(REGIONS, REGION_PLACES, strict=True):
+            record = reader.city(place.host(77))
+            assert record.country.iso_code == name[:2]
+            code = name.split()[0]  # CN-GD, or a country (HK, DE) where any subdivision will do
+            if "-" in code:
+                assert f"{name[:2]}-{record.subdivisions.most_specific.iso_code}" == code
