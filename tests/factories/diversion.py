@@ -1,7 +1,7 @@
 """Factories for diversion tests: shipped goods, located consumer scans, flushed signals.
 
-Goods are issued through the rolls service, shipped through channel_control's shipment
-service (the same code the shipment API runs), and scanned through ``POST /v1/scans`` with a
+Goods are issued through the rolls service, shipped through the shipment API
+(``tests.factories.shipping.ship``), and scanned through ``POST /v1/scans`` with a
 client IP in ``X-Forwarded-For`` (the app must trust the test client as a proxy:
 ``running_app(settings, client_ip="127.0.0.1")``) and optionally a GPS fix.
 """
@@ -21,13 +21,11 @@ from litestar import Litestar
 from anticounterfeit.models import Batch, Brand, CodeRoll, Product
 from channel_control.geo_fixture import FIXTURE_PLACES, FixturePlace
 from channel_control.models import Distributor
-from channel_control.shipments import Actor, ShipmentRequest, create_shipment
-from channel_control.units import RangeInput, UnitChecker
-from kernel.db import session_scope
 from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.channel import make_distributor
 from tests.factories.codes import codes_of, make_roll
+from tests.factories.shipping import ship
 from tests.factories.tenancy import brand_admin, make_batch, make_product
 
 __all__ = [
@@ -70,27 +68,22 @@ class ShippedGoods:
 
 
 async def ship_range(
-    app: Litestar, roll: CodeRoll, distributor: Distributor, seq_start: int, seq_end: int
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    roll: CodeRoll,
+    distributor: Distributor,
+    seq_start: int,
+    seq_end: int,
 ) -> uuid.UUID:
-    """Ship positions [seq_start, seq_end) of ``roll`` to ``distributor`` (outbound)."""
-    async with session_scope(app.state.session_factory) as session:
-        shipment, _ = await create_shipment(
-            session,
-            UnitChecker(app.state.keyring, app.state.metadata, distributor.brand_id),
-            ShipmentRequest(
-                document_number=f"DN-{uuid.uuid4().hex[:10]}",
-                kind="outbound",
-                from_distributor_id=None,
-                to_distributor_id=distributor.id,
-                codes=[],
-                ranges=[RangeInput(roll.id, seq_start, seq_end)],
-                containers=[],
-            ),
-            Actor(),
-        )
-    await app.state.destinations.invalidate_brand(distributor.brand_id)
-    shipment_id: uuid.UUID = shipment.id
-    return shipment_id
+    """Ship positions [seq_start, seq_end) of ``roll`` to ``distributor`` through the
+    shipment API (outbound); returns the shipment id."""
+    out = await ship(
+        client,
+        admin,
+        to=distributor,
+        ranges=[{"roll_id": str(roll.id), "seq_start": seq_start, "seq_end": seq_end}],
+    )
+    return uuid.UUID(out["shipment"]["id"])
 
 
 async def shipped_goods(
@@ -110,7 +103,9 @@ async def shipped_goods(
     batch = await make_batch(app, brand, product)
     roll = await make_roll(app, brand, product, count=count, batch=batch)
     distributor = await make_distributor(app, brand, regions=regions)
-    shipment_id = await ship_range(app, roll, distributor, 0, count if shipped is None else shipped)
+    shipment_id = await ship_range(
+        client, admin, roll, distributor, 0, count if shipped is None else shipped
+    )
     return ShippedGoods(
         brand=brand,
         admin=admin,
