@@ -142,6 +142,7 @@ class Settings:
     webhook_backoff_base_s: float = 2.0
     webhook_backoff_max_s: float = 3600.0
     notification_worker_in_process: bool = False  # the server runs the worker too (demo)
+    wechat_recall_template_id: str = ""  # subscribe-message template; empty = no WeChat sends
     # --- misc ----------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = False
@@ -228,6 +229,7 @@ class Settings:
             webhook_backoff_max_s=float(_env("WEBHOOK_BACKOFF_MAX_S", "3600") or 3600),
             notification_worker_in_process=(_env("NOTIFICATION_WORKER", "0") or "0")
             in ("1", "true", "yes"),
+            wechat_recall_template_id=_env("WECHAT_RECALL_TEMPLATE_ID", "") or "",
             log_level=_env("LOG_LEVEL", "INFO") or "INFO",
             log_json=(_env("LOG_JSON", "0") or "0") in ("1", "true", "yes"),
             var_dir=var_dir,

@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 import structlog
 from litestar import Litestar
 
+from admin_api.notifications.audiences import RecallAudience, WeChatRecallSender
 from admin_api.notifications.worker import NotificationWorker
 from kernel.runtime import Runtime
+from loyalty.wechat import WeChatClient
 
 __all__ = ["build_worker", "notifications_lifespan", "run_worker"]
 
@@ -25,8 +27,22 @@ log = structlog.get_logger("admin_api.notifications.runner")
 def build_worker(
     runtime: Runtime, *, concurrency: int = 16, batch_size: int = 100
 ) -> NotificationWorker:
-    """A worker wired to the domains' audiences and senders."""
-    return NotificationWorker(runtime, concurrency=concurrency, batch_size=batch_size)
+    """A worker wired to the domains' audiences and senders.
+
+    WeChat messages go out only when the mini-program and the recall template are configured
+    (``wechat_app_id``, ``wechat_app_secret``, ``wechat_recall_template_id``).
+    """
+    settings = runtime.settings
+    wechat = None
+    if settings.wechat_recall_template_id and settings.wechat_app_id and settings.wechat_app_secret:
+        wechat = WeChatRecallSender(WeChatClient(settings), settings.wechat_recall_template_id)
+    return NotificationWorker(
+        runtime,
+        audiences={"recall.": RecallAudience()},
+        wechat=wechat,
+        concurrency=concurrency,
+        batch_size=batch_size,
+    )
 
 
 async def run_worker(

@@ -25,7 +25,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -116,9 +116,14 @@ class SendOutcome:
     status_code: int | None
     error: str | None
     latency_ms: int
+    retryable: bool = True  # False: dead-letter at once (e.g. WeChat: user not subscribed)
 
 
-WeChatSender = Callable[[str, OutboxEvent], Awaitable[SendOutcome]]
+class WeChatSender(Protocol):
+    """Sends a consumer's WeChat subscribe message for an event."""
+
+    async def send(self, openid: str, event: OutboxEvent) -> SendOutcome: ...
+    async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -261,6 +266,8 @@ class NotificationWorker:
     async def close(self) -> None:
         if self._own_http:
             await self.http.aclose()
+        if self.wechat is not None:
+            await self.wechat.aclose()
 
     async def step(self) -> bool:
         """One round of discover, fan out, deliver; True when there was work."""
@@ -600,7 +607,7 @@ class NotificationWorker:
         if item.channel == CHANNEL_WEBHOOK:
             return await self._send_webhook(item)
         if item.channel == CHANNEL_WECHAT and self.wechat is not None:
-            return await self.wechat(item.target, item.event)
+            return await self.wechat.send(item.target, item.event)
         return SendOutcome(False, None, f"no sender for channel {item.channel}", 0)
 
     async def _send_webhook(self, item: _Claimed) -> SendOutcome:
@@ -648,7 +655,7 @@ class NotificationWorker:
         }
         if outcome.ok:
             values.update(status=STATUS_DELIVERED, delivered_at=now)
-        elif item.attempt >= settings.webhook_max_attempts:
+        elif not outcome.retryable or item.attempt >= settings.webhook_max_attempts:
             values.update(status=STATUS_DEAD)
         else:
             delay = backoff_delay(
