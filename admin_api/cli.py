@@ -9,6 +9,7 @@ import click
 from admin_api.commands import admin_group, brands_group
 from anticounterfeit.cli import codes_group
 from kernel.settings import ConfigurationError, Settings
+from loyalty.cli import loyalty_group
 
 __all__ = ["main"]
 
@@ -140,6 +141,7 @@ def demo() -> None:
 main.add_command(admin_group)
 main.add_command(brands_group)
 main.add_command(codes_group)
+main.add_command(loyalty_group)
 
 
 def _safe_url(url: str) -> str:

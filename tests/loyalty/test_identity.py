@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
@@ -121,7 +122,7 @@ async def test_web_session_cookie_identifies_an_anonymous_consumer(
 
 async def _web_consumer_with_points(
     app: Litestar, client: httpx.AsyncClient, points: int
-) -> tuple[dict[str, str], str, object]:
+) -> tuple[dict[str, str], str, uuid.UUID]:
     """A browser that scanned (GET, sgd cookie) and claimed one code of a new brand."""
     setup = await setup_loyalty(app, client, points=points)
     opened = await client.post("/v1/loyalty/web/session")
