@@ -28,7 +28,7 @@ from anticounterfeit.genealogy import BatchGenealogy, CodeRange
 from anticounterfeit.metadata import CodeMetadataService, CodeState, RollMetadata
 from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
 from gateway import trace_queries
-from gateway.trace_queries import HitGroup, ScanRow
+from gateway.trace_queries import HitGroup, RangeScanCounts, ScanRow
 from kernel.auth import Principal, Role
 from kernel.errors import InvalidInput, NotFound
 
@@ -192,7 +192,8 @@ async def forward_trace(
     }
     ranges = await genealogy.code_ranges_of_batches(session, brand_id, batches)
     coalesced = coalesce_code_ids(ranges)
-    counts = await trace_queries.scan_counts_in_ranges(session, coalesced)
+    # One pass over the scans, per batch (a code belongs to one batch: the sums are totals).
+    counts = await _counts_by_batch(session, ranges)
     trace = ForwardTrace(
         root_kind=root_kind,
         root_id=root_id,
@@ -202,8 +203,8 @@ async def forward_trace(
         units_issued=sum(r.count for r in ranges),
         units_active=sum(r.active for r in ranges),
         units_void=sum(r.void for r in ranges),
-        units_scanned=sum(c.units_scanned for c in counts),
-        scans=sum(c.scans for c in counts),
+        units_scanned=sum(c.units_scanned for c in counts.values()),
+        scans=sum(c.scans for c in counts.values()),
         detail_kind=detail,
         detail_total=None,
     )
@@ -211,7 +212,7 @@ async def forward_trace(
         return trace
     if detail == "batches":
         rows = await _batch_rows(
-            session, list(batches.values()), consumed, ranges, limit=limit, offset=offset
+            session, list(batches.values()), consumed, ranges, counts, limit=limit, offset=offset
         )
         return _with(trace, len(batches), batch_rows=rows)
     if detail == "scans":
@@ -232,6 +233,7 @@ async def _batch_rows(
     batches: list[Batch],
     consumed: dict[uuid.UUID, list[tuple[uuid.UUID, float, str | None]]],
     ranges: list[CodeRange],
+    counts: dict[uuid.UUID | None, RangeScanCounts],
     *,
     limit: int,
     offset: int,
@@ -251,7 +253,7 @@ async def _batch_rows(
     rows: list[BatchTraceRow] = []
     for batch in page:
         own = by_batch.get(batch.id, [])
-        counts = await trace_queries.scan_counts_in_ranges(session, coalesce_code_ids(own))
+        scanned = counts.get(batch.id, RangeScanCounts(0, 0))
         uses = consumed.get(batch.id) or []
         rows.append(
             BatchTraceRow(
@@ -264,11 +266,36 @@ async def _batch_rows(
                 code_ranges=len(own),
                 units_issued=sum(r.count for r in own),
                 units_active=sum(r.active for r in own),
-                units_scanned=sum(c.units_scanned for c in counts),
-                scans=sum(c.scans for c in counts),
+                units_scanned=scanned.units_scanned,
+                scans=scanned.scans,
             )
         )
     return rows
+
+
+async def _counts_by_batch(
+    session: AsyncSession, ranges: list[CodeRange]
+) -> dict[uuid.UUID | None, RangeScanCounts]:
+    """Units scanned and scans per batch: its ranges coalesced, one UNION ALL query per 200
+    ranges (each an index range scan), never a query per batch or per code."""
+    by_batch: dict[uuid.UUID | None, list[CodeRange]] = defaultdict(list)
+    for r in ranges:
+        by_batch[r.batch_id].append(r)
+    flat: list[tuple[int, int]] = []
+    owners: list[uuid.UUID | None] = []
+    for batch_id, own in by_batch.items():
+        for interval in coalesce_code_ids(own):
+            flat.append(interval)
+            owners.append(batch_id)
+    totals: dict[uuid.UUID | None, RangeScanCounts] = {}
+    for owner, c in zip(
+        owners, await trace_queries.scan_counts_in_ranges(session, flat), strict=True
+    ):
+        before = totals.get(owner, RangeScanCounts(0, 0))
+        totals[owner] = RangeScanCounts(
+            before.units_scanned + c.units_scanned, before.scans + c.scans
+        )
+    return totals
 
 
 async def _with_serials(
