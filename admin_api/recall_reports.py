@@ -22,23 +22,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit import genealogy, recalls
 from anticounterfeit.genealogy import CodeRange
-from anticounterfeit.models import Batch, CodeRoll, Product
+from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
 from anticounterfeit.recalls import DistributorProgress
 from anticounterfeit.trace_models import Recall
 from gateway import trace_queries
 from gateway.trace_queries import RecallHits
 from kernel import outbox
+from loyalty import queries as loyalty_queries
 
 __all__ = [
     "AffectedBatch",
     "AffectedSet",
     "ConsumerTarget",
     "affected_set",
+    "claimer_openids",
     "coalesce_code_ids",
     "emit_recall_event",
     "recall_code_ranges",
     "recall_consumer_targets",
     "recall_distributor_ids",
+    "units_claimed",
 ]
 
 DEVICE_KEY = "d:"
@@ -95,6 +98,51 @@ async def recall_code_ranges(session: AsyncSession, recall: Recall) -> list[Code
     return await genealogy.code_ranges_of_rolls(session, merged, None)
 
 
+def _index_span(lo: int, hi: int) -> tuple[int, int, int]:
+    kid, first = split_code_id(lo)
+    _, last = split_code_id(hi - 1)
+    return kid, first, last
+
+
+async def units_claimed(
+    session: AsyncSession, brand_id: uuid.UUID, ranges: Sequence[tuple[int, int]]
+) -> int:
+    """Codes of ``ranges`` claimed by consumers (loyalty; a claim is unique per code)."""
+    total = 0
+    for lo, hi in ranges:
+        kid, first, last = _index_span(lo, hi)
+        _, count = await loyalty_queries.claimers_in_range(
+            session, brand_id=brand_id, kid=kid, first_index=first, last_index=last, limit=1
+        )
+        total += count
+    return total
+
+
+async def claimer_openids(
+    session: AsyncSession, brand_id: uuid.UUID, ranges: Sequence[tuple[int, int]]
+) -> list[str]:
+    """Sorted distinct WeChat openids of consumers who claimed a code of ``ranges``."""
+    openids: set[str] = set()
+    for lo, hi in ranges:
+        kid, first, last = _index_span(lo, hi)
+        offset = 0
+        while True:
+            page, total = await loyalty_queries.claimers_in_range(
+                session,
+                brand_id=brand_id,
+                kid=kid,
+                first_index=first,
+                last_index=last,
+                limit=500,
+                offset=offset,
+            )
+            openids.update(c.openid for c in page if c.openid)
+            offset += len(page)
+            if not page or offset >= total:
+                break
+    return sorted(openids)
+
+
 # ---------------------------------------------------------------------------------------------
 # The affected set
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +164,7 @@ class AffectedSet:
     batches: list[AffectedBatch]
     units_scanned: int  # distinct affected codes with a consumer's first scan
     scans: int
+    units_claimed: int  # affected codes claimed for points (loyalty)
     hits: RecallHits  # scans answered with this recall's notice (per region / distributor)
     progress: list[DistributorProgress]
 
@@ -155,7 +204,8 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
         ),
         key=lambda a: (a.gtin, a.lot or ""),
     )
-    counts = await trace_queries.scan_counts_in_ranges(session, coalesce_code_ids(ranges))
+    coalesced = coalesce_code_ids(ranges)
+    counts = await trace_queries.scan_counts_in_ranges(session, coalesced)
     progress = await recalls.recall_progress(session, recall.id)
     return AffectedSet(
         units_issued=sum(r.count for r in ranges),
@@ -165,6 +215,7 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
         batches=batches,
         units_scanned=sum(c.units_scanned for c in counts),
         scans=sum(c.scans for c in counts),
+        units_claimed=await units_claimed(session, recall.brand_id, coalesced),
         hits=await trace_queries.recall_hits(session, recall.brand_id, recall.id),
         progress=sorted(progress.values(), key=lambda p: str(p.distributor_id)),
     )
@@ -213,21 +264,29 @@ async def recall_consumer_targets(
     after: str | None,
     limit: int,
 ) -> list[ConsumerTarget]:
-    """Everyone who scanned an affected code (by keyed device hash, for the in-app inbox),
-    in ``key`` order after the cursor ``after``. Claimers with a WeChat openid follow once
-    loyalty offers its claimers-in-range query."""
+    """Everyone who scanned an affected code (keyed device hash, for the in-app inbox), then
+    everyone who claimed one with a WeChat identity (openid, for subscribe messages), in
+    ``key`` order after the cursor ``after`` ("d:<hash>" sorts before "o:<openid>")."""
     recall = await recalls.get_recall(session, brand_id, recall_id)
-    if after is not None and not after.startswith(DEVICE_KEY):
-        return []
     ranges = coalesce_code_ids(await recall_code_ranges(session, recall))
-    hashes = await trace_queries.scanners_in_ranges(
-        session,
-        brand_id,
-        ranges,
-        after=after[len(DEVICE_KEY) :] if after else None,
-        limit=limit,
-    )
-    return [ConsumerTarget(DEVICE_KEY + h, h, None) for h in hashes]
+    targets: list[ConsumerTarget] = []
+    if after is None or after.startswith(DEVICE_KEY):
+        hashes = await trace_queries.scanners_in_ranges(
+            session,
+            brand_id,
+            ranges,
+            after=after[len(DEVICE_KEY) :] if after else None,
+            limit=limit,
+        )
+        targets = [ConsumerTarget(DEVICE_KEY + h, h, None) for h in hashes]
+        after = None
+    if len(targets) < limit:
+        openids = await claimer_openids(session, brand_id, ranges)
+        floor = after[len(OPENID_KEY) :] if after and after.startswith(OPENID_KEY) else None
+        targets += [
+            ConsumerTarget(OPENID_KEY + o, None, o) for o in openids if floor is None or o > floor
+        ][: limit - len(targets)]
+    return targets
 
 
 # ---------------------------------------------------------------------------------------------

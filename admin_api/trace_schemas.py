@@ -63,6 +63,7 @@ class TraceSummaryOut(msgspec.Struct, kw_only=True):
     units_void: int
     units_scanned: int
     scans: int
+    units_claimed: int
 
 
 class BatchRowOut(msgspec.Struct, kw_only=True):
@@ -183,6 +184,7 @@ class ForwardTraceOut(msgspec.Struct, kw_only=True):
                 units_void=t.units_void,
                 units_scanned=t.units_scanned,
                 scans=t.scans,
+                units_claimed=t.units_claimed,
             ),
             detail=detail,
         )
@@ -220,6 +222,7 @@ class AffectedSetOut(msgspec.Struct, kw_only=True):
     batches: list[AffectedBatchOut]
     units_scanned: int
     scans: int
+    units_claimed: int
     hits: HitsOut
     progress: ProgressSummaryOut
 
@@ -244,6 +247,7 @@ class AffectedSetOut(msgspec.Struct, kw_only=True):
             ],
             units_scanned=a.units_scanned,
             scans=a.scans,
+            units_claimed=a.units_claimed,
             hits=HitsOut(
                 scans=a.hits.scans,
                 units=a.hits.units,

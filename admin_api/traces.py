@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api.recall_reports import coalesce_code_ids
+from admin_api.recall_reports import coalesce_code_ids, units_claimed
 from anticounterfeit import genealogy
 from anticounterfeit.codes import Keyring, encode_code, verify_code
 from anticounterfeit.digital_link import parse_digital_link
@@ -145,6 +145,7 @@ class ForwardTrace:
     units_void: int
     units_scanned: int
     scans: int
+    units_claimed: int
     detail_kind: DetailKind
     detail_total: int | None  # None: lists withheld from this caller
     batch_rows: list[BatchTraceRow] | None = None
@@ -205,6 +206,7 @@ async def forward_trace(
         units_void=sum(r.void for r in ranges),
         units_scanned=sum(c.units_scanned for c in counts.values()),
         scans=sum(c.scans for c in counts.values()),
+        units_claimed=await units_claimed(session, brand_id, coalesced),
         detail_kind=detail,
         detail_total=None,
     )

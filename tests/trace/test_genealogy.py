@@ -87,6 +87,7 @@ async def test_forward_trace_from_a_material_lot(app: Litestar, client: httpx.As
         "units_void": 0,
         "units_scanned": 4,
         "scans": 5,
+        "units_claimed": 0,
     }
     detail = body["detail"]
     assert detail["kind"] == "batches"

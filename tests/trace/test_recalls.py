@@ -23,6 +23,7 @@ from tests.factories.channel import (
     make_distributor_user,
 )
 from tests.factories.codes import codes_of, make_roll, token_headers
+from tests.factories.loyalty import claim, consumer, make_campaign
 from tests.factories.tenancy import make_brand
 from tests.factories.trace import (
     GenealogyWorld,
@@ -458,3 +459,50 @@ async def test_recall_definitions_are_checked_and_isolated(
     assert (await client.get("/v1/admin/recalls/", headers=intruder)).json()["total"] == 0
     listed = await client.get("/v1/admin/recalls/", params={"status": "draft"}, headers=w.viewer)
     assert [r["id"] for r in listed.json()["items"]] == [recall["id"]]
+
+
+async def test_claimed_units_are_counted_and_claimers_reached_on_wechat(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await genealogy_world(app, client)
+    await make_campaign(client, w.admin, points=10)
+    who = await consumer(app)
+    [code] = w.codes(app, "b1", [3])
+    url = f"https://id.example.test/01/{w.gtin('b1')}/21/{code}"
+    scanned = await client.post("/v1/scans", json={"url": url, "device_id": "wx-install-1"})
+    assert scanned.status_code == 200, scanned.text
+    claimed = await claim(client, who, url, "wx-install-1")
+    assert claimed.status_code in (200, 201), claimed.text
+    recall = await _lot_recall(client, w)
+
+    affected = (
+        await client.get(f"/v1/admin/recalls/{recall['id']}/affected", headers=w.admin)
+    ).json()
+    assert affected["units_claimed"] == 1
+    assert affected["units_scanned"] == 1
+    forward = await client.get(
+        "/v1/admin/traces/forward", params={"material_lot_id": w.shared["id"]}, headers=w.viewer
+    )
+    assert forward.json()["summary"]["units_claimed"] == 1
+    control = await client.get(
+        "/v1/admin/traces/forward",
+        params={"batch_id": str(w.batches["control"].id)},
+        headers=w.viewer,
+    )
+    assert control.json()["summary"]["units_claimed"] == 0
+
+    async with app.state.session_factory() as session:
+        first = await recall_reports.recall_consumer_targets(
+            session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=1
+        )
+        second = await recall_reports.recall_consumer_targets(
+            session, w.brand.id, uuid.UUID(recall["id"]), after=first[-1].key, limit=5
+        )
+        done = await recall_reports.recall_consumer_targets(
+            session, w.brand.id, uuid.UUID(recall["id"]), after=second[-1].key, limit=5
+        )
+    assert [t.device_hash is not None for t in first] == [True]
+    assert [(t.wechat_openid, t.device_hash) for t in second] == [(who.openid, None)]
+    assert second[0].key == f"o:{who.openid}"
+    assert first[0].key < second[0].key
+    assert done == []
