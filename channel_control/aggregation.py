@@ -31,6 +31,7 @@ from channel_control.destination import Position
 from channel_control.positions import (
     container_position,
     inherit_unit_positions,
+    lock_brand_channel,
     newest,
     open_aggregations,
     position_of_row,
@@ -273,6 +274,7 @@ async def pack(
         "cases": [asdict(c) for c in cases],
         "move": move,
     }
+    await lock_brand_channel(session, brand_id)
     begun = await _begin(session, brand_id, "pack", idempotency_key, request, actor)
     if isinstance(begun, dict):
         return begun
@@ -624,6 +626,7 @@ async def unpack(
         "cases": [asdict(c) for c in cases],
         "all": everything,
     }
+    await lock_brand_channel(session, brand_id)
     begun = await _begin(session, brand_id, "unpack", idempotency_key, request, actor)
     if isinstance(begun, dict):
         return begun

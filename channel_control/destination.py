@@ -168,6 +168,18 @@ def _build_statement() -> CompoundSelect[Any]:
 
 
 _WHERE = _build_statement()
+_ANY_POSITION = union_all(
+    select(literal(1))
+    .where(UnitPosition.brand_id == bindparam("brand_id"))
+    .limit(1)
+    .subquery()
+    .select(),
+    select(literal(1))
+    .where(Container.brand_id == bindparam("brand_id"), Container.shipment_id.is_not(None))
+    .limit(1)
+    .subquery()
+    .select(),
+)
 
 
 async def _where_rows(
@@ -214,6 +226,9 @@ class DestinationResolver:
             OrderedDict()
         )
         self._generations: dict[uuid.UUID, int] = {}
+        # brand -> (generation, expiry, has any projection row): skips the query for brands
+        # that have not shipped anything
+        self._ships: dict[uuid.UUID, tuple[int, float, bool]] = {}
         self._listener: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
@@ -254,7 +269,8 @@ class DestinationResolver:
     # ---- lookups ---------------------------------------------------------------------------
     async def resolve(self, brand_id: uuid.UUID, kid: int, index: int) -> Destination | None:
         """Where the unit (kid, index) of ``brand_id`` was last shipped; None if never shipped
-        (or returned to the brand). Cached; at most three indexed queries on a miss."""
+        (or returned to the brand). Cached; one indexed statement on a miss, none for a brand
+        that has shipped nothing yet (known per brand, same generation and TTL)."""
         key = (brand_id, code_id_of(kid, index))
         generation = self._generations.get(brand_id, 0)
         entry = self._cache.get(key)
@@ -264,8 +280,16 @@ class DestinationResolver:
             self._cache.move_to_end(key)
             return entry[2]
         self.misses += 1
+        ships = self._ships.get(brand_id)
+        if ships is not None and ships[0] == generation and ships[1] > now and not ships[2]:
+            return None  # no channel data at all: most scans of a brand not using it
         # A bare connection, not an ORM session: one statement, no unit of work to set up.
         async with self.rt.engine.connect() as conn:
+            if ships is None or ships[0] != generation or ships[1] <= now:
+                shipped = (await conn.execute(_ANY_POSITION, {"brand_id": brand_id})).first()
+                self._ships[brand_id] = (generation, now + self.ttl_s, shipped is not None)
+                if shipped is None:
+                    return None
             answer = await self._load(conn, brand_id, key[1])
         # Stored under the generation seen *before* loading: a write that committed meanwhile
         # has bumped it, so this entry is already stale and will not be served.

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channel_control.destination import Position
@@ -23,6 +23,7 @@ from channel_control.units import coalesce, pieces
 __all__ = [
     "POSITION_FIELDS",
     "container_position",
+    "lock_brand_channel",
     "open_aggregations",
     "position_of_row",
     "set_container_position",
@@ -38,6 +39,32 @@ POSITION_FIELDS = (
     "moved_at",
     "received",
 )
+
+
+# pg_advisory_xact_lock(namespace, key): the namespace keeps these locks apart from others.
+_LOCK_NAMESPACE = 0x43430004
+
+
+async def lock_brand_channel(session: AsyncSession, brand_id: uuid.UUID) -> None:
+    """Serialise the brand's shipment and aggregation writes until the transaction ends.
+
+    Every write checks where goods are, then moves them (lock, check, change): two
+    concurrent shipments of the same units must not both pass the check. PostgreSQL: a
+    transaction-scoped advisory lock per brand. SQLite: a write statement (matching no row)
+    that opens the write transaction now, so the checks that follow read under the one
+    writer's lock (pysqlite starts no transaction for plain SELECTs).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(
+            delete(UnitPosition).where(
+                UnitPosition.brand_id == brand_id, UnitPosition.code_start < 0
+            )
+        )
+        return
+    key = int.from_bytes(brand_id.bytes[:4], "big", signed=True)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _LOCK_NAMESPACE, "key": key}
+    )
 
 
 def position_of_row(row: Any, source: str) -> Position | None:

@@ -30,6 +30,7 @@ from channel_control.destination import Position
 from channel_control.models import Distributor
 from channel_control.positions import (
     container_position,
+    lock_brand_channel,
     open_aggregations,
     set_container_position,
     set_unit_positions,
@@ -173,6 +174,7 @@ async def create_shipment(
     same document returns the existing shipment with created False."""
     brand_id = checker.brand_id
     await _check_parties(session, brand_id, req, actor)
+    await lock_brand_channel(session, brand_id)
     inputs, _, failures = await checker.resolve(req.codes, req.ranges)
     containers: list[Container] = []
     seen: set[uuid.UUID] = set()

@@ -57,6 +57,9 @@ async def test_ten_level_chain_resolves_without_reading_shipments(
         )
     resolver = DestinationResolver(app.state.runtime)  # a cold cache
     index = w.items.first_index + 77_777
+    with statements(app) as first:  # the brand's first lookup also learns it ships at all
+        assert await resolver.resolve(w.brand.id, w.items.kid, index - 1) is not None
+    assert len(first) == 2
     with statements(app) as seen:
         found = await resolver.resolve(w.brand.id, w.items.kid, index)
     assert found is not None
@@ -71,6 +74,7 @@ async def test_ten_level_chain_resolves_without_reading_shipments(
     # The same number of queries for a unit that went only one level (constant in depth).
     w2 = await shipping_world(app, items=10, distributors=1)
     await ship(client, w2.admin, to=w2.distributors[0], ranges=[w2.item_range(0, 10)])
+    await resolver.resolve(w2.brand.id, w2.items.kid, w2.items.first_index)
     with statements(app) as shallow:
         await resolver.resolve(w2.brand.id, w2.items.kid, w2.items.first_index + 1)
     assert len(shallow) == len(seen)
@@ -83,7 +87,7 @@ async def test_ten_level_chain_resolves_without_reading_shipments(
     # Every lookup is an index search, on PostgreSQL (even if the planner may choose) and SQLite.
     async with app.state.runtime.engine.connect() as conn:
         dialect = conn.dialect.name
-        for statement, parameters in seen:
+        for statement, parameters in [*first, *seen]:
             if dialect == "postgresql":
                 await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
                 plan = "\n".join(
@@ -114,6 +118,9 @@ async def test_writes_invalidate_cached_destinations(
     resolver: DestinationResolver = app.state.destinations
     index = w.items.first_index + 4
     assert await resolver.resolve(w.brand.id, w.items.kid, index) is None  # cached "nowhere"
+    with statements(app) as none:  # a brand that shipped nothing costs no query at all
+        assert await resolver.resolve(w.brand.id, w.items.kid, index + 1) is None
+    assert none == []
     await ship(client, w.admin, to=d1, ranges=[w.item_range(0, 10)])
     first = await resolver.resolve(w.brand.id, w.items.kid, index)
     assert first is not None

@@ -3,6 +3,8 @@ distributor isolation, destinations through cases and pallets, O(1) storage for 
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from litestar import Litestar
 from sqlalchemy import func, select
@@ -354,3 +356,29 @@ async def test_bad_shipments_are_4xx_naming_the_field(
     assert packed["units"] == 1
     inside = await ship(client, w.admin, to=d1, codes=[w.item(3)], expect=422)
     assert inside["failures"][0]["code"] == "packed"
+
+
+async def test_concurrent_shipments_of_the_same_units_ship_them_once(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=50)
+    d1, d2, d3 = w.distributors
+
+    async def attempt(to: object, number: str) -> httpx.Response:
+        return await client.post(
+            SHIPMENTS,
+            json={
+                "document_number": number,
+                "kind": "outbound",
+                "to_distributor_id": str(to.id),  # type: ignore[attr-defined]
+                "ranges": [w.item_range(0, 50)],
+            },
+            headers=w.admin,
+        )
+
+    responses = await asyncio.gather(attempt(d1, "C-1"), attempt(d2, "C-2"), attempt(d3, "C-3"))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses[0] == 201, [r.text for r in responses]
+    assert statuses[1:] == [422, 422], [r.text for r in responses]
+    winner = next(r for r in responses if r.status_code == 201).json()
+    assert await _holder(app, w, w.item(10)) == winner["shipment"]["to_distributor"]["code"]
