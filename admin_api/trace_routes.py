@@ -232,19 +232,21 @@ class TraceController(Controller):
         state: State,
         code: Annotated[
             str | None,
-            QueryParameter(max_length=512, description="a scanned code (GS1 Digital Link)"),
+            QueryParameter(max_length=512, description="a unit's or case's code (Digital Link)"),
+        ] = None,
+        sscc: Annotated[
+            str | None, QueryParameter(max_length=40, description="a pallet's SSCC")
         ] = None,
         batch_id: FromQuery[uuid.UUID | None] = None,
     ) -> BackwardTraceOut:
-        """From a code (unit or case) or a batch back to the batch, its line and shift,
-        consumed material lots, suppliers and quality results. Give ``code`` or
-        ``batch_id``."""
+        """From a unit's code, a case's code, a pallet's SSCC or a batch back to the batch(es),
+        line and shift, consumed material lots, suppliers and quality results (a case or
+        pallet through what it contains now). Give ``code``, ``sscc`` or ``batch_id``."""
         principal.require_role(*READERS)
-        if code is not None:
-            resolved = await traces.resolve_code(
-                metadata_of(state), _keyring(state), acting_brand, code
+        if code is not None or sscc is not None:
+            trace = await traces.backward_from_identifier(
+                db, metadata_of(state), _keyring(state), acting_brand, code=code, sscc=sscc
             )
-            trace = await traces.backward_from_code(db, resolved, acting_brand)
         elif batch_id is not None:
             trace = await traces.backward_from_batch(db, acting_brand, batch_id)
         else:

@@ -32,9 +32,22 @@ class CodeOut(msgspec.Struct, kw_only=True):
     recall_id: uuid.UUID | None
 
 
+class ContentsBatchOut(msgspec.Struct, kw_only=True):
+    units: int
+    batch: BatchGenealogyOut | None  # None: units bound to no batch
+
+
+class ContainerOut(msgspec.Struct, kw_only=True):
+    kind: str  # case | pallet
+    label: str  # SSCC or (01)gtin(21)serial
+    units: int  # units inside now
+    batches: list[ContentsBatchOut]
+
+
 class BackwardTraceOut(msgspec.Struct, kw_only=True):
     code: CodeOut | None
-    batch: BatchGenealogyOut | None  # None: the code is bound to no batch
+    batch: BatchGenealogyOut | None  # None: the code is bound to no batch (or a container)
+    container: ContainerOut | None = None  # a case or pallet: traced through its contents
 
     @classmethod
     def of(cls, trace: BackwardTrace) -> BackwardTraceOut:
@@ -51,6 +64,17 @@ class BackwardTraceOut(msgspec.Struct, kw_only=True):
             if code
             else None,
             batch=BatchGenealogyOut.of(trace.genealogy) if trace.genealogy else None,
+            container=ContainerOut(
+                kind=trace.container.kind,
+                label=trace.container.label,
+                units=trace.container.units,
+                batches=[
+                    ContentsBatchOut(units=n, batch=BatchGenealogyOut.of(g) if g else None)
+                    for g, n in trace.container.batches
+                ],
+            )
+            if trace.container
+            else None,
         )
 
 

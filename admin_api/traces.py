@@ -27,6 +27,8 @@ from anticounterfeit.digital_link import parse_digital_link
 from anticounterfeit.genealogy import BatchGenealogy, CodeRange
 from anticounterfeit.metadata import CodeMetadataService, CodeState, RollMetadata
 from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
+from channel_control import aggregation, whereabouts
+from channel_control.units import UnitChecker
 from gateway import trace_queries
 from gateway.trace_queries import HitGroup, RangeScanCounts, ScanRow
 from kernel.auth import Principal, Role
@@ -40,6 +42,7 @@ __all__ = [
     "TraceScan",
     "backward_from_batch",
     "backward_from_code",
+    "backward_from_identifier",
     "forward_trace",
     "may_list",
     "resolve_code",
@@ -88,9 +91,67 @@ async def resolve_code(
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerContents:
+    """A case or pallet: what is in it now, per batch (with that batch's genealogy)."""
+
+    kind: str  # case | pallet
+    label: str
+    units: int
+    batches: list[tuple[BatchGenealogy | None, int]]  # None: units bound to no batch
+
+
+@dataclass(frozen=True, slots=True)
 class BackwardTrace:
     code: ResolvedCode | None
     genealogy: BatchGenealogy | None
+    container: ContainerContents | None = None
+
+
+async def backward_from_identifier(
+    session: AsyncSession,
+    metadata: CodeMetadataService,
+    keyring: Keyring,
+    brand_id: uuid.UUID,
+    *,
+    code: str | None,
+    sscc: str | None,
+) -> BackwardTrace:
+    """From a unit's code, a case's code or a pallet's SSCC (channel_control identifies which)
+    back to batches, materials and suppliers; a container traces through its contents."""
+    found = await whereabouts.identify(
+        session, UnitChecker(keyring, metadata, brand_id), code=code, sscc=sscc
+    )
+    field = "sscc" if sscc is not None else "code"
+    if isinstance(found, str) and found != "void":
+        raise NotFound(
+            f"no such unit, case or pallet ({found})", code="code_not_found", field=field
+        )
+    if isinstance(found, str) or found.container is None:
+        assert code is not None  # an SSCC always names a container
+        return await backward_from_code(
+            session, await resolve_code(metadata, keyring, brand_id, code), brand_id
+        )
+    container = found.container
+    contents = await genealogy.code_ranges_in(
+        session, brand_id, await aggregation.container_units(session, container)
+    )
+    units: dict[uuid.UUID | None, int] = defaultdict(int)
+    for r in contents:
+        units[r.batch_id] += r.count
+    batches: list[tuple[BatchGenealogy | None, int]] = []
+    for batch_id, count in sorted(units.items(), key=lambda kv: -kv[1]):
+        g = await genealogy.get_batch_genealogy(session, brand_id, batch_id) if batch_id else None
+        batches.append((g, count))
+    return BackwardTrace(
+        None,
+        None,
+        ContainerContents(
+            kind=container.kind,
+            label=aggregation.container_label(container),
+            units=sum(units.values()),
+            batches=batches,
+        ),
+    )
 
 
 async def backward_from_code(

@@ -39,7 +39,9 @@ __all__ = [
     "CodeRange",
     "ConsumedLot",
     "batches_of_material_lots",
+    "code_ranges_in",
     "code_ranges_of_batches",
+    "code_ranges_of_rolls",
     "consume_material",
     "create_material_lot",
     "get_batch_genealogy",
@@ -501,6 +503,32 @@ async def code_ranges_of_rolls(
         if current is not None:
             out.append(_range(roll, current_batch, current))
     return out
+
+
+async def code_ranges_in(
+    session: AsyncSession, brand_id: uuid.UUID, code_ids: Iterable[tuple[int, int]]
+) -> list[CodeRange]:
+    """The brand's codes in the code_id intervals ``[lo, hi)`` (e.g. a case's contents), as
+    ranges per roll and batch (one roll query per interval, then one events query)."""
+    windows: list[tuple[CodeRoll, int, int]] = []
+    for lo, hi in code_ids:
+        kid, lo_index = lo >> 40, lo & ((1 << 40) - 1)
+        hi_index = lo_index + (hi - lo)
+        rolls = (
+            await session.execute(
+                select(CodeRoll).where(
+                    CodeRoll.brand_id == brand_id,
+                    CodeRoll.kid == kid,
+                    CodeRoll.first_index < hi_index,
+                    CodeRoll.first_index + CodeRoll.count > lo_index,
+                )
+            )
+        ).scalars()
+        for roll in rolls:
+            start = max(lo_index, roll.first_index) - roll.first_index
+            end = min(hi_index, roll.first_index + roll.count) - roll.first_index
+            windows.append((roll, start, end))
+    return await code_ranges_of_rolls(session, windows, None)
 
 
 def _range(roll: CodeRoll, batch_id: uuid.UUID | None, values: list[int]) -> CodeRange:

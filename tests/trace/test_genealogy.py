@@ -8,8 +8,9 @@ import httpx
 from litestar import Litestar
 
 from kernel.auth import Role
-from tests.factories.codes import token_headers
-from tests.factories.tenancy import make_brand, platform_admin
+from tests.factories.codes import codes_of, make_roll, scan_path, token_headers
+from tests.factories.shipping import make_sscc, pack
+from tests.factories.tenancy import make_brand, make_product, platform_admin
 from tests.factories.trace import create_material_lot, genealogy_world, scan
 
 
@@ -273,3 +274,48 @@ async def test_bad_input_is_a_problem_naming_the_field(
         headers=w.viewer,
     )
     assert viewer_write.status_code == 403
+
+
+async def test_backward_trace_from_a_case_and_a_pallet(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await genealogy_world(app, client)
+    case_product = await make_product(app, w.brand, name="Case of 12")
+    case_roll = await make_roll(app, w.brand, case_product, count=2)
+    [case_code] = codes_of(app, case_roll, case_product.gtin, [0])
+    case_ref = {"code": scan_path(case_product.gtin, case_code)}
+    units = [scan_path(w.gtin("a1"), c) for c in w.codes(app, "a1", [0, 1, 2])]
+    units += [scan_path(w.gtin("b1"), c) for c in w.codes(app, "b1", [5, 6])]
+    await pack(client, w.admin, case_ref, codes=units)
+    sscc = make_sscc()
+    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[case_ref])
+
+    by_case = await client.get(
+        "/v1/admin/traces/backward", params={"code": case_ref["code"]}, headers=w.viewer
+    )
+    assert by_case.status_code == 200, by_case.text
+    container = by_case.json()["container"]
+    assert by_case.json()["batch"] is None
+    assert (container["kind"], container["units"]) == ("case", 5)
+    contents = {(b["batch"]["gtin"], b["batch"]["lot"]): b for b in container["batches"]}
+    assert contents[(w.product_a.gtin, "L100")]["units"] == 3
+    assert contents[(w.product_b.gtin, "L100")]["units"] == 2
+    assert contents[(w.product_a.gtin, "L100")]["batch"]["suppliers"] == ["Acme Resins", "CapCo"]
+
+    by_pallet = await client.get(
+        "/v1/admin/traces/backward", params={"sscc": sscc}, headers=w.admin
+    )
+    assert by_pallet.status_code == 200, by_pallet.text
+    pallet = by_pallet.json()["container"]
+    assert (pallet["kind"], pallet["label"], pallet["units"]) == ("pallet", sscc, 5)
+
+    unknown = await client.get(
+        "/v1/admin/traces/backward", params={"sscc": make_sscc()}, headers=w.admin
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["field"] == "sscc"
+    malformed = await client.get(
+        "/v1/admin/traces/backward", params={"sscc": "123"}, headers=w.admin
+    )
+    assert malformed.status_code == 422
+    assert malformed.json()["field"] == "sscc"
