@@ -71,7 +71,7 @@ async def get_campaign(
 
 
 async def create_campaign(
-    session: AsyncSession, actor: Principal, brand_id: uuid.UUID, data: CampaignIn
+    session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, data: CampaignIn
 ) -> Campaign:
     if data.ends_at <= data.starts_at:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
