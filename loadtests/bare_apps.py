@@ -28,6 +28,8 @@ from kernel.settings import Settings
 
 __all__ = ["create_bare_app"]
 
+BARE_POSITION = (23.1291, 113.2644, 50_000)  # lat, lon, uncertainty in metres (Guangzhou)
+
 
 class BareScanIn(msgspec.Struct):
     url: str
@@ -69,6 +71,9 @@ async def bare_scan(request: Request[Any, Any, Any], state: State, data: BareSca
         settings.rate_limit_device_per_minute,
         WINDOW_S,
         STATE_TTL_S,
+        # An IP-located scan's position (the impossible-travel check runs in the script).
+        *BARE_POSITION,
+        settings.impossible_travel_kmh,
     ]
     result = await state.scan_script(keys=keys, args=args)
     first = int(result[0])
