@@ -32,6 +32,8 @@ from anticounterfeit.digital_link import digital_link_prefix, format_digital_lin
 from anticounterfeit.genealogy import CodeRange
 from anticounterfeit.models import Batch, CodeRangeEvent, CodeRoll, Product, RangeAction
 from anticounterfeit.trace_models import Recall
+from channel_control.aggregation import AggregationRecord
+from channel_control.whereabouts import ChainEntry
 from kernel.db import utcnow
 from kernel.errors import NotFound
 
@@ -39,7 +41,16 @@ __all__ = ["EPCIS_CONTEXT", "EPCIS_MEDIA_TYPE", "batch_document", "code_document
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EPCIS_MEDIA_TYPE = "application/ld+json"
-_STEP_ORDER = {"encoding": 0, "commissioning": 1, "decommissioning": 2, "holding": 3}
+_STEP_ORDER = {
+    "encoding": 0,
+    "commissioning": 1,
+    "packing": 2,
+    "shipping": 3,
+    "receiving": 4,
+    "unpacking": 5,
+    "decommissioning": 6,
+    "holding": 7,
+}
 _EVENT_NS = uuid.UUID("6f1b1f0e-8d55-4a8e-9a43-5c1d3b1e2a77")
 
 
@@ -61,11 +72,11 @@ def _event(
     action: str,
     when: datetime,
     biz_step: str,
-    disposition: str,
+    disposition: str | None,
     identity: str,
     what: dict[str, Any],
 ) -> dict[str, Any]:
-    return {
+    event = {
         "type": kind,
         "eventTime": _time(when),
         "eventTimeZoneOffset": "+00:00",
@@ -73,8 +84,10 @@ def _event(
         **what,
         "action": action,
         "bizStep": biz_step,
-        "disposition": disposition,
     }
+    if disposition is not None:
+        event["disposition"] = disposition
+    return event
 
 
 def _document(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,10 +237,101 @@ async def batch_document(
     return _document(events)
 
 
+def _container_uri(resolver_base_url: str, label: str) -> str:
+    """A container label (``(01)gtin(21)serial`` of a case code, or an SSCC) as Digital Link."""
+    if label.startswith("(01)") and "(21)" in label:
+        gtin, serial = label[4:].split("(21)", 1)
+        return format_digital_link(resolver_base_url, gtin, serial)
+    return f"{resolver_base_url.rstrip('/')}/00/{label}"
+
+
+def _channel_events(
+    resolver_base_url: str,
+    epc: str,
+    periods: Sequence[AggregationRecord],
+    chain: Sequence[ChainEntry],
+) -> list[dict[str, Any]]:
+    """Packing / unpacking (AggregationEvent) and shipping / receiving (ObjectEvent OBSERVE)
+    of one unit, from channel_control's history of it."""
+    labels = {p.parent_id: p.parent_label for p in periods}
+    events: list[dict[str, Any]] = []
+    for p in periods:
+        if p.child_container_id is not None:  # its case on a pallet
+            if p.child_container_id not in labels:
+                continue
+            child = _container_uri(resolver_base_url, labels[p.child_container_id])
+        else:
+            child = epc
+        packed: dict[str, Any] = {
+            "parentID": _container_uri(resolver_base_url, p.parent_label),
+            "childEPCs": [child],
+        }
+        ident = f"{p.packed_operation_id}:{p.parent_id}:{child}"
+        events.append(
+            _event("AggregationEvent", "ADD", p.packed_at, "packing", None, "pack:" + ident, packed)
+        )
+        if p.unpacked_at is not None:
+            events.append(
+                _event(
+                    "AggregationEvent",
+                    "DELETE",
+                    p.unpacked_at,
+                    "unpacking",
+                    None,
+                    f"unpack:{p.unpacked_operation_id}:{ident}",
+                    packed,
+                )
+            )
+    for entry in chain:
+        shipment = entry.shipment
+        shipped: dict[str, Any] = {
+            "epcList": [epc],
+            "bizTransactionList": [{"type": "desadv", "bizTransaction": f"urn:uuid:{shipment.id}"}],
+        }
+        if shipment.to_distributor_id is not None:
+            shipped["destinationList"] = [
+                {"type": "owning_party", "destination": f"urn:uuid:{shipment.to_distributor_id}"}
+            ]
+        if shipment.from_distributor_id is not None:
+            shipped["sourceList"] = [
+                {"type": "owning_party", "source": f"urn:uuid:{shipment.from_distributor_id}"}
+            ]
+        events.append(
+            _event(
+                "ObjectEvent",
+                "OBSERVE",
+                shipment.shipped_at,
+                "shipping",
+                "in_transit",
+                f"ship:{shipment.id}:{epc}",
+                shipped,
+            )
+        )
+        if shipment.received_at is not None:
+            events.append(
+                _event(
+                    "ObjectEvent",
+                    "OBSERVE",
+                    shipment.received_at,
+                    "receiving",
+                    "in_progress",
+                    f"receive:{shipment.id}:{epc}",
+                    shipped,
+                )
+            )
+    return events
+
+
 async def code_document(
-    session: AsyncSession, resolver_base_url: str, code: ResolvedCode
+    session: AsyncSession,
+    resolver_base_url: str,
+    code: ResolvedCode,
+    *,
+    periods: Sequence[AggregationRecord] = (),
+    chain: Sequence[ChainEntry] = (),
 ) -> dict[str, Any]:
-    """The EPCIS document of one code: instance-level events (its Digital Link in epcList)."""
+    """The EPCIS document of one code: instance-level events (its Digital Link in epcList),
+    with its packing / shipping history (``periods`` and ``chain`` from channel_control)."""
     epc = format_digital_link(resolver_base_url, code.gtin, code.serial)
     seq = code.state.seq
     roll_id = code.meta.roll_id
@@ -241,4 +345,5 @@ async def code_document(
     intervals = [_Interval(roll_id, seq, seq + 1)]
     events = _lifecycle_events(own, await _range_events(session, intervals), what)
     events += _recall_events(await _recalls_over(session, code.meta.brand_id, intervals), what)
+    events += _channel_events(resolver_base_url, epc, periods, chain)
     return _document(events)

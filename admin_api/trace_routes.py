@@ -44,8 +44,12 @@ from anticounterfeit.trace_schemas import (
     RecallUpdate,
     ScopeOut,
 )
+from channel_control import whereabouts
+from channel_control.aggregation import AggregationRecord
 from channel_control.credentials import DistributorPrincipal
 from channel_control.distributor_routes import provide_distributor_principal
+from channel_control.units import UnitChecker
+from channel_control.whereabouts import ChainEntry
 from kernel.auth import Role
 from kernel.errors import InvalidInput
 from kernel.http import Limit, Offset, Page, provide_settings
@@ -327,8 +331,16 @@ class EpcisController(Controller):
         resolved = await traces.resolve_code(
             metadata_of(state), _keyring(state), acting_brand, code
         )
+        periods: list[AggregationRecord] = []
+        chain: list[ChainEntry] = []
+        if resolved.state.status != "void":  # channel_control knows nothing of void codes
+            checker = UnitChecker(_keyring(state), metadata_of(state), acting_brand)
+            history = await whereabouts.whereabouts(db, checker, code=code, sscc=None)
+            periods, chain = history.aggregation, history.chain
         settings = provide_settings(state)
-        document = await epcis.code_document(db, settings.resolver_base_url, resolved)
+        document = await epcis.code_document(
+            db, settings.resolver_base_url, resolved, periods=periods, chain=chain
+        )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
 

@@ -13,6 +13,10 @@ import jsonschema
 import pytest
 from litestar import Litestar
 
+from tests.factories.channel import make_api_key, make_distributor
+from tests.factories.codes import codes_of, make_roll, scan_path
+from tests.factories.shipping import make_sscc, pack, ship, unpack
+from tests.factories.tenancy import make_product
 from tests.factories.trace import activate_recall, create_recall, genealogy_world
 
 SCHEMA_PATH = Path(__file__).parent.parent / "data" / "EPCIS-JSON-Schema.json"
@@ -181,3 +185,63 @@ async def test_code_history_uses_its_instance_digital_link(
     )
     assert forged.status_code == 404
     assert forged.json()["field"] == "code"
+
+
+async def test_code_history_includes_packing_shipping_and_receiving(
+    app: Litestar, client: httpx.AsyncClient, validator: jsonschema.Draft7Validator
+) -> None:
+    w = await genealogy_world(app, client)
+    case_product = await make_product(app, w.brand, name="Case of 6")
+    case_roll = await make_roll(app, w.brand, case_product, count=1)
+    [case_code] = codes_of(app, case_roll, case_product.gtin, [0])
+    case_ref = {"code": scan_path(case_product.gtin, case_code)}
+    unit, other = w.codes(app, "a1", [4, 5])
+    await pack(
+        client,
+        w.admin,
+        case_ref,
+        codes=[scan_path(w.gtin("a1"), unit), scan_path(w.gtin("a1"), other)],
+    )
+    sscc = make_sscc()
+    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[case_ref])
+    north = await make_distributor(app, w.brand)
+    shipped = await ship(client, w.admin, to=north, containers=[{"sscc": sscc}])
+    received = await client.post(
+        f"/v1/distributor/shipments/{shipped['shipment']['id']}/receive",
+        headers={"X-Api-Key": await make_api_key(app, north)},
+    )
+    assert received.status_code == 200, received.text
+
+    link = f"{RESOLVER}/01/{w.gtin('a1')}/21/{unit}"
+    response = await client.get("/v1/admin/epcis/codes", params={"code": link}, headers=w.admin)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert _errors(validator, document) == []
+    events = document["epcisBody"]["eventList"]
+    steps = [e["bizStep"] for e in events]
+    assert steps == ["encoding", "commissioning", "packing", "packing", "shipping", "receiving"]
+    case_uri = f"{RESOLVER}/01/{case_product.gtin}/21/{case_code}"
+    into_case, onto_pallet = (e for e in events if e["bizStep"] == "packing")
+    assert into_case["type"] == "AggregationEvent"
+    assert (into_case["parentID"], into_case["childEPCs"]) == (case_uri, [link])
+    assert (onto_pallet["parentID"], onto_pallet["childEPCs"]) == (
+        f"{RESOLVER}/00/{sscc}",
+        [case_uri],
+    )
+    shipping = next(e for e in events if e["bizStep"] == "shipping")
+    assert shipping["disposition"] == "in_transit"
+    assert shipping["epcList"] == [link]
+    assert shipping["destinationList"] == [
+        {"type": "owning_party", "destination": f"urn:uuid:{north.id}"}
+    ]
+
+    # Unpacking the unit shows as an AggregationEvent DELETE.
+    await unpack(client, w.admin, case_ref, codes=[scan_path(w.gtin("a1"), unit)])
+    after = (
+        await client.get("/v1/admin/epcis/codes", params={"code": link}, headers=w.admin)
+    ).json()
+    assert _errors(validator, after) == []
+    deleted = [e for e in after["epcisBody"]["eventList"] if e["bizStep"] == "unpacking"]
+    assert len(deleted) == 1
+    assert deleted[0]["action"] == "DELETE"
+    assert deleted[0]["parentID"] == case_uri
