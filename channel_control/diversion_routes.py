@@ -52,6 +52,7 @@ READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 KEEPALIVE_S = 15.0
 
 Status = Literal["open", "acknowledged", "confirmed", "dismissed"]
+Action = Literal["acknowledge", "confirm", "dismiss"]
 Area = Annotated[
     str | None, QueryParameter(max_length=10, description="observed region or country")
 ]
@@ -145,54 +146,24 @@ class DiversionController(Controller):
             signal_total=total,
         )
 
-    async def _move(
+    @post("/alerts/{alert_id:uuid}/{action:str}", status_code=200)
+    async def move_alert(
         self,
-        action: str,
-        alert_id: uuid.UUID,
-        data: TransitionIn,
-        principal: Any,
-        brand: Any,
-        db: Any,
+        alert_id: FromPath[uuid.UUID],
+        action: FromPath[Action],
+        data: JSONBody[TransitionIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
     ) -> AlertOut:
+        """Move the alert: ``acknowledge`` (open → acknowledged), ``confirm`` (acknowledged →
+        confirmed: diversion established) or ``dismiss`` (acknowledged → dismissed: a false
+        alarm), with an optional note. Any other move is 409 ``invalid_transition``."""
         principal.require_role(*WRITERS)
-        alert = await diversion_alerts.transition(db, principal, brand, alert_id, action, data.note)
+        alert = await diversion_alerts.transition(
+            db, principal, acting_brand, alert_id, action, data.note
+        )
         return AlertOut.of(alert)
-
-    @post("/alerts/{alert_id:uuid}/acknowledge", status_code=200)
-    async def acknowledge_alert(
-        self,
-        alert_id: FromPath[uuid.UUID],
-        data: JSONBody[TransitionIn],
-        principal: Caller,
-        acting_brand: ActingBrand,
-        db: Db,
-    ) -> AlertOut:
-        """open → acknowledged (someone is looking into it)."""
-        return await self._move("acknowledge", alert_id, data, principal, acting_brand, db)
-
-    @post("/alerts/{alert_id:uuid}/confirm", status_code=200)
-    async def confirm_alert(
-        self,
-        alert_id: FromPath[uuid.UUID],
-        data: JSONBody[TransitionIn],
-        principal: Caller,
-        acting_brand: ActingBrand,
-        db: Db,
-    ) -> AlertOut:
-        """acknowledged → confirmed (diversion established)."""
-        return await self._move("confirm", alert_id, data, principal, acting_brand, db)
-
-    @post("/alerts/{alert_id:uuid}/dismiss", status_code=200)
-    async def dismiss_alert(
-        self,
-        alert_id: FromPath[uuid.UUID],
-        data: JSONBody[TransitionIn],
-        principal: Caller,
-        acting_brand: ActingBrand,
-        db: Db,
-    ) -> AlertOut:
-        """acknowledged → dismissed (a false alarm)."""
-        return await self._move("dismiss", alert_id, data, principal, acting_brand, db)
 
     @post("/alerts/{alert_id:uuid}/notes", status_code=201)
     async def add_alert_note(

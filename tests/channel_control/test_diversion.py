@@ -310,6 +310,8 @@ async def test_alert_lifecycle_with_notes_history_and_events(geo: AppClient) -> 
         f"{url}/confirm", json={"note": "sold on to a Beijing wholesaler"}, headers=goods.admin
     )
     assert done.json()["status"] == "confirmed"
+    unknown = await client.post(f"{url}/reopen", json={}, headers=goods.admin)
+    assert unknown.status_code == 400
     for action in ("dismiss", "acknowledge", "confirm"):
         assert (
             await client.post(f"{url}/{action}", json={}, headers=goods.admin)
