@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## Start the server with demo data on embedded defaults (SQLite under var/, in-process Redis).
+## The demo writes a small GeoIP database (fixture ranges) so that scans are located.
+run: export SCANGUARD_GEOIP_DATABASE ?= var/demo-geoip.mmdb
 run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/scanguard migrate

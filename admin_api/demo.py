@@ -1,4 +1,5 @@
-"""Demo data for ``make run``: a brand, logins, products, a batch and codes in every state.
+"""Demo data for ``make run``: a brand, logins, products, a batch and codes in every state,
+two regional distributors with a shipment, and a GeoIP database so that scans are located.
 
 Idempotent: a second run finds what the first made and only prints it again. The demo
 pre-scans a few codes through the real gateway (in-process ASGI calls), so the sample URLs
@@ -22,8 +23,16 @@ from admin_api.users import create_user
 from anticounterfeit.catalogue import create_batch, create_brand, create_product
 from anticounterfeit.codes import Keyring, encode_code
 from anticounterfeit.gtin import gtin_check_digit
+from anticounterfeit.metadata import CodeMetadataService
 from anticounterfeit.models import Batch, Brand, CodeRoll, Product
 from anticounterfeit.rolls import IssueRequest, issue_roll, void_range
+from channel_control import credentials as distributor_credentials
+from channel_control import services as distributors
+from channel_control import shipments
+from channel_control.geo_fixture import FIXTURE_PLACES, write_city_database
+from channel_control.models import Distributor
+from channel_control.territory import Territory
+from channel_control.units import RangeInput, UnitChecker
 from kernel.auth import Role
 from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job
@@ -35,6 +44,10 @@ DEMO_GTIN = "09506000134352"
 SECOND_GTIN = "0950600013436" + str(gtin_check_digit("0950600013436"))
 DEMO_LOT = "L2026-11A"
 DEMO_BRAND = "demo"
+DEMO_GEOIP = "demo-geoip.mmdb"  # under var/; `make run` points SCANGUARD_GEOIP_DATABASE here
+# The demo shipment: codes 100..599 of the active roll go to the Guangdong distributor.
+SHIPPED = range(100, 600)
+DIVERTED = range(500, 503)  # scanned from a Zhejiang address: a diversion alert opens
 
 
 def _state_path(settings: Settings) -> Path:
@@ -43,6 +56,12 @@ def _state_path(settings: Settings) -> Path:
 
 def seed_demo(settings: Settings) -> dict[str, Any]:
     """Create the demo data if missing; return (and store) logins and sample URLs."""
+    geoip = Path(settings.geoip_database or settings.var_dir / DEMO_GEOIP)
+    if not geoip.exists():
+        write_city_database(geoip)
+        print(f"demo GeoIP database (fixture ranges, not real geography) written to {geoip}")
+    if settings.geoip_database is None:
+        print(f"scans are located only with SCANGUARD_GEOIP_DATABASE={geoip} (make run sets it)")
     path = _state_path(settings)
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     state = run_job(settings, lambda rt: _seed(rt, known))
@@ -136,11 +155,91 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
         await _prescan(rt, samples["already_scanned"], ["demo-phone"])
         await _prescan(rt, samples["suspicious"], [f"clone-{i}" for i in range(5)])
     extra_genuine = [f"{base}/01/{tea.gtin}/21/{code(active, seq)}" for seq in range(101, 105)]
+    channel = await _channel(rt, keyring, brand, active, passwords)
+    zhejiang = _place_ip("CN-ZJ")
+    if fresh:
+        for seq in DIVERTED:
+            url = f"{base}/01/{tea.gtin}/21/{code(active, seq)}"
+            await _prescan(rt, url, [f"zj-shopper-{seq}"], client_ip=zhejiang)
+    channel["diverted_scan"] = (
+        f"curl -H 'Accept: application/json' -H 'X-Forwarded-For: {zhejiang}' "
+        f"{base}/01/{tea.gtin}/21/{code(active, 420)}"
+    )
     return {
         "brand": DEMO_BRAND,
         "passwords": passwords,
         "samples": samples,
         "more_genuine": extra_genuine,
+        "channel": channel,
+    }
+
+
+def _place_ip(region: str) -> str:
+    return next(p for p in FIXTURE_PLACES if p.region == region).host()
+
+
+async def _channel(
+    rt: Runtime, keyring: Keyring, brand: Brand, roll: CodeRoll, passwords: dict[str, str]
+) -> dict[str, Any]:
+    """Two regional distributors, a staff login for the first, and one outbound shipment."""
+    made: dict[str, Distributor] = {}
+    async with session_scope(rt.session_factory) as session:
+        for code, name, region in (
+            ("GD-01", "Pearl River Trading (Guangdong)", "CN-GD"),
+            ("ZJ-01", "West Lake Distribution (Zhejiang)", "CN-ZJ"),
+        ):
+            found = (
+                await session.execute(
+                    select(Distributor).where(
+                        Distributor.brand_id == brand.id, Distributor.code == code
+                    )
+                )
+            ).scalar_one_or_none()
+            made[code] = found or await distributors.create_distributor(
+                session,
+                None,
+                brand.id,
+                code=code,
+                name=name,
+                level="regional",
+                parent_id=None,
+                contact={},
+                territory=Territory(regions=frozenset({region})),
+            )
+        guangdong = made["GD-01"]
+        username = "demo-distributor"
+        exists = (
+            await session.execute(select(User).where(User.username == username))
+        ).scalar_one_or_none()
+        if exists is None:
+            passwords[username] = secrets.token_urlsafe(12)
+            await distributor_credentials.create_distributor_user(
+                session,
+                None,
+                brand.id,
+                guangdong.id,
+                username=username,
+                password=passwords[username],
+            )
+    async with session_scope(rt.session_factory) as session:
+        # Idempotent by document number: a second demo run finds the shipment.
+        await shipments.create_shipment(
+            session,
+            UnitChecker(keyring, CodeMetadataService(rt), brand.id),
+            shipments.ShipmentRequest(
+                document_number="DEMO-OUT-0001",
+                kind="outbound",
+                from_distributor_id=None,
+                to_distributor_id=guangdong.id,
+                codes=[],
+                ranges=[RangeInput(roll.id, SHIPPED.start, SHIPPED.stop)],
+                containers=[],
+            ),
+            shipments.Actor(),
+        )
+    return {
+        "distributors": {code: str(d.id) for code, d in made.items()},
+        "shipment": f"DEMO-OUT-0001: codes {SHIPPED.start}..{SHIPPED.stop - 1} to GD-01",
     }
 
 
@@ -181,18 +280,24 @@ async def _roll(
     return result.roll
 
 
-async def _prescan(rt: Runtime, url: str, devices: list[str]) -> None:
-    """Scan through the real gateway, in process, so the demo shows repeat and clone verdicts."""
+async def _prescan(
+    rt: Runtime, url: str, devices: list[str], *, client_ip: str | None = None
+) -> None:
+    """Scan through the real gateway, in process, so the demo shows repeat and clone verdicts
+    (and, from ``client_ip``, a located scan: 127.0.0.1 is a trusted proxy)."""
     from admin_api.app import create_app  # the composition root; imported only for seeding
 
     app = create_app(rt.settings)
+    headers = {"X-Forwarded-For": client_ip} if client_ip else {}
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))  # type: ignore[arg-type]  # Litestar is an ASGI app
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=transport, base_url="http://demo") as client,
     ):
         for device in devices:
-            response = await client.post("/v1/scans", json={"url": url, "device_id": device})
+            response = await client.post(
+                "/v1/scans", json={"url": url, "device_id": device}, headers=headers
+            )
             response.raise_for_status()
         await asyncio.sleep(0)
 
@@ -223,5 +328,13 @@ def print_banner(settings: Settings, host: str, port: int) -> None:
         lines.append(
             "   (each 'genuine' URL is genuine once: scan it again to see 'already_scanned')"
         )
+    channel = state.get("channel", {})
+    if channel:
+        lines.append(
+            " Channel: distributor login 'demo-distributor' (POST /v1/distributor/auth/login); "
+        )
+        lines.append(f"   {channel.get('shipment', '')}; scans from Zhejiang are diverted:")
+        lines.append(f"   {channel.get('diverted_scan', '')}")
+        lines.append("   alerts: GET /v1/admin/diversion/alerts (as demo-admin)")
     lines.append("=" * 78)
     print("\n".join(lines), flush=True)
