@@ -25,6 +25,8 @@ from anticounterfeit.genealogy import CodeRange
 from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
 from anticounterfeit.recalls import DistributorProgress
 from anticounterfeit.trace_models import Recall
+from channel_control.recall_queries import units_by_holder
+from channel_control.units import coalesce
 from gateway import trace_queries
 from gateway.trace_queries import RecallHits
 from kernel import outbox
@@ -51,13 +53,7 @@ OPENID_KEY = "o:"
 def coalesce_code_ids(ranges: Sequence[CodeRange]) -> list[tuple[int, int]]:
     """The code_id intervals of ``ranges``, sorted and merged where they touch or overlap
     (consecutive rolls of one key are contiguous: a whole batch is often one interval)."""
-    merged: list[list[int]] = []
-    for lo, hi in sorted((r.lo_code_id, r.hi_code_id) for r in ranges):
-        if merged and lo <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], hi)
-        else:
-            merged.append([lo, hi])
-    return [(lo, hi) for lo, hi in merged]
+    return coalesce((r.lo_code_id, r.hi_code_id) for r in ranges)
 
 
 async def recall_code_ranges(session: AsyncSession, recall: Recall) -> list[CodeRange]:
@@ -167,6 +163,8 @@ class AffectedSet:
     units_claimed: int  # affected codes claimed for points (loyalty)
     hits: RecallHits  # scans answered with this recall's notice (per region / distributor)
     progress: list[DistributorProgress]
+    held_by_distributor: dict[uuid.UUID, int]  # shipped units each distributor holds now
+    returned_to_brand: int  # shipped units back with the brand
 
     @property
     def quarantined(self) -> int:
@@ -207,6 +205,7 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
     coalesced = coalesce_code_ids(ranges)
     counts = await trace_queries.scan_counts_in_ranges(session, coalesced)
     progress = await recalls.recall_progress(session, recall.id)
+    holders = await units_by_holder(session, recall.brand_id, coalesced)
     return AffectedSet(
         units_issued=sum(r.count for r in ranges),
         units_active=sum(r.active for r in ranges),
@@ -218,6 +217,8 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
         units_claimed=await units_claimed(session, recall.brand_id, coalesced),
         hits=await trace_queries.recall_hits(session, recall.brand_id, recall.id),
         progress=sorted(progress.values(), key=lambda p: str(p.distributor_id)),
+        held_by_distributor={d: n for d, n in holders.items() if d is not None},
+        returned_to_brand=holders.get(None, 0),
     )
 
 
@@ -225,8 +226,12 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
 # Audiences (called by the notifications worker)
 # ---------------------------------------------------------------------------------------------
 async def _affected_distributors(session: AsyncSession, recall: Recall) -> list[uuid.UUID]:
+    """Distributors holding affected units now, those whose units were recall hits, and
+    those that confirmed quantities."""
+    ranges = coalesce_code_ids(await recall_code_ranges(session, recall))
+    ids = {d for d in await units_by_holder(session, recall.brand_id, ranges) if d is not None}
     hits = await trace_queries.recall_hits(session, recall.brand_id, recall.id)
-    ids = {uuid.UUID(g.key) for g in hits.by_distributor if g.key is not None}
+    ids.update(uuid.UUID(g.key) for g in hits.by_distributor if g.key is not None)
     ids.update(await recalls.recall_progress(session, recall.id))
     return sorted(ids)
 
@@ -240,8 +245,8 @@ async def recall_distributor_ids(
     limit: int,
 ) -> list[uuid.UUID]:
     """Distributors concerned by the recall, ordered by id, ids greater than ``after``:
-    those whose shipped units were scanned as recall hits and those that confirmed
-    quantities. (Shipment-based reach joins when channel_control offers a range query.)"""
+    those holding affected units now (shipments, through cases and pallets), those whose
+    units were scanned as recall hits and those that confirmed quantities."""
     recall = await recalls.get_recall(session, brand_id, recall_id)
     ids = await _affected_distributors(session, recall)
     return [i for i in ids if after is None or i > after][:limit]

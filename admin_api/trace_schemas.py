@@ -237,6 +237,17 @@ class ProgressSummaryOut(msgspec.Struct, kw_only=True):
     by_distributor: list[ProgressOut]
 
 
+class HeldOut(msgspec.Struct, kw_only=True):
+    distributor_id: uuid.UUID
+    units: int
+
+
+class ShippedOut(msgspec.Struct, kw_only=True):
+    units_with_distributors: int  # affected units distributors hold now
+    returned_to_brand: int
+    by_distributor: list[HeldOut]  # most units first
+
+
 class AffectedSetOut(msgspec.Struct, kw_only=True):
     recall: RecallOut
     units_issued: int
@@ -247,6 +258,7 @@ class AffectedSetOut(msgspec.Struct, kw_only=True):
     units_scanned: int
     scans: int
     units_claimed: int
+    shipped: ShippedOut
     hits: HitsOut
     progress: ProgressSummaryOut
 
@@ -272,6 +284,16 @@ class AffectedSetOut(msgspec.Struct, kw_only=True):
             units_scanned=a.units_scanned,
             scans=a.scans,
             units_claimed=a.units_claimed,
+            shipped=ShippedOut(
+                units_with_distributors=sum(a.held_by_distributor.values()),
+                returned_to_brand=a.returned_to_brand,
+                by_distributor=[
+                    HeldOut(distributor_id=d, units=n)
+                    for d, n in sorted(
+                        a.held_by_distributor.items(), key=lambda kv: (-kv[1], str(kv[0]))
+                    )
+                ],
+            ),
             hits=HitsOut(
                 scans=a.hits.scans,
                 units=a.hits.units,

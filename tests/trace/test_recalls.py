@@ -22,9 +22,10 @@ from tests.factories.channel import (
     make_distributor,
     make_distributor_user,
 )
-from tests.factories.codes import codes_of, make_roll, token_headers
+from tests.factories.codes import codes_of, make_roll, scan_path, token_headers
 from tests.factories.loyalty import claim, consumer, make_campaign
-from tests.factories.tenancy import make_brand
+from tests.factories.shipping import make_sscc, pack, ship
+from tests.factories.tenancy import make_brand, make_product
 from tests.factories.trace import (
     GenealogyWorld,
     activate_recall,
@@ -506,3 +507,59 @@ async def test_claimed_units_are_counted_and_claimers_reached_on_wechat(
     assert second[0].key == f"o:{who.openid}"
     assert first[0].key < second[0].key
     assert done == []
+
+
+async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await genealogy_world(app, client)
+    north = await make_distributor(app, w.brand, regions=("CN-BJ",))
+    south = await make_distributor(app, w.brand, regions=("CN-GD",))
+    a1_roll = str(w.rolls["a1"].id)
+    await ship(
+        client, w.admin, to=north, ranges=[{"roll_id": a1_roll, "seq_start": 0, "seq_end": 5}]
+    )
+    # Three b1 units in a case on a pallet, the pallet shipped south.
+    case_product = await make_product(app, w.brand, name="Case")
+    case_roll = await make_roll(app, w.brand, case_product, count=1)
+    [case_code] = codes_of(app, case_roll, case_product.gtin, [0])
+    case_ref = {"code": scan_path(case_product.gtin, case_code)}
+    b1_units = [scan_path(w.gtin("b1"), c) for c in w.codes(app, "b1", [0, 1, 2])]
+    await pack(client, w.admin, case_ref, codes=b1_units)
+    sscc = make_sscc()
+    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[case_ref])
+    await ship(client, w.admin, to=south, containers=[{"sscc": sscc}])
+    # North sends one unit back; the control batch's units do not count.
+    [back] = w.codes(app, "a1", [4])
+    await ship(
+        client,
+        {"X-Api-Key": await make_api_key(app, north)},
+        kind="return",
+        codes=[scan_path(w.gtin("a1"), back)],
+        path="/v1/distributor/shipments",
+    )
+    control_roll = str(w.rolls["control"].id)
+    await ship(
+        client, w.admin, to=north, ranges=[{"roll_id": control_roll, "seq_start": 0, "seq_end": 9}]
+    )
+
+    recall = await _lot_recall(client, w)
+    await activate_recall(client, w.admin, recall["id"])
+    shipped = (
+        await client.get(f"/v1/admin/recalls/{recall['id']}/affected", headers=w.viewer)
+    ).json()["shipped"]
+    assert shipped == {
+        "units_with_distributors": 7,
+        "returned_to_brand": 1,
+        "by_distributor": [
+            {"distributor_id": str(north.id), "units": 4},
+            {"distributor_id": str(south.id), "units": 3},
+        ],
+    }
+    [started] = await _events(app, recall["id"])
+    assert started.payload["distributor_ids"] == sorted([str(north.id), str(south.id)])
+    async with app.state.session_factory() as session:
+        ids = await recall_reports.recall_distributor_ids(
+            session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=10
+        )
+    assert ids == sorted([north.id, south.id])
