@@ -27,6 +27,7 @@ import anticounterfeit.routes
 import channel_control.routes
 import gateway.admin_routes
 import gateway.routes
+import loyalty.routes
 from admin_api.notifications.runner import notifications_lifespan
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
@@ -40,6 +41,7 @@ from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
 from kernel.runtime import Runtime
 from kernel.settings import Settings
+from loyalty.lifespan import loyalty_lifespan
 
 __all__ = ["create_app", "create_asgi"]
 
@@ -112,8 +114,9 @@ def create_app(settings: Settings) -> Litestar:
             *channel_control.routes.ROUTES,
             *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
+            *loyalty.routes.ROUTES,
         ],
-        lifespan=[lifespan, notifications_lifespan],
+        lifespan=[lifespan, notifications_lifespan, loyalty_lifespan],
         dependencies={
             "db": Provide(provide_db_session),
         },
@@ -136,7 +139,18 @@ def create_app(settings: Settings) -> Litestar:
             ),
             components=Components(
                 security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                    "BearerToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="Admin, distributor or consumer token (each its own audience)",
+                    ),
+                    "ApiKey": SecurityScheme(
+                        type="apiKey",
+                        name="X-Api-Key",
+                        security_scheme_in="header",
+                        description="A distributor's machine credential (warehouse scanner, ERP)",
+                    ),
                 }
             ),
             tags=[
@@ -148,6 +162,16 @@ def create_app(settings: Settings) -> Litestar:
                 Tag(name="traceability", description="Genealogy, traces, EPCIS 2.0 export"),
                 Tag(name="recalls", description="Recalls, affected sets, confirmations"),
                 Tag(name="notifications", description="Webhooks, delivery log, replay"),
+                Tag(
+                    name="channel",
+                    description="Distributors, aggregation, shipments, whereabouts, diversion",
+                ),
+                Tag(
+                    name="distributor",
+                    description="The distributors' own API: login, checks, shipments, inbox",
+                ),
+                Tag(name="loyalty", description="Consumers: login, claims, points, prizes"),
+                Tag(name="loyalty-admin", description="Campaigns, prizes, catalogue, review"),
             ],
         ),
         debug=False,
