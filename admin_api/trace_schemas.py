@@ -10,7 +10,13 @@ import msgspec
 from msgspec import Meta
 
 from admin_api.recall_reports import AffectedSet
-from admin_api.traces import BackwardTrace, BatchTraceRow, ForwardTrace, TraceScan
+from admin_api.traces import (
+    BackwardTrace,
+    BatchTraceRow,
+    DistributorTraceRow,
+    ForwardTrace,
+    TraceScan,
+)
 from anticounterfeit.trace_schemas import BatchGenealogyOut, ProgressOut, RecallOut
 from gateway.trace_queries import HitGroup
 
@@ -161,6 +167,22 @@ class GroupOut(msgspec.Struct, kw_only=True):
         return cls(key=g.key, scans=g.scans, units=g.units)
 
 
+class DistributorRowOut(msgspec.Struct, kw_only=True):
+    distributor_id: uuid.UUID | None  # None: not shipped (scans) / back with the brand (held)
+    units_held: int
+    units_scanned: int
+    scans: int
+
+    @classmethod
+    def of(cls, r: DistributorTraceRow) -> DistributorRowOut:
+        return cls(
+            distributor_id=r.distributor_id,
+            units_held=r.units_held,
+            units_scanned=r.units_scanned,
+            scans=r.scans,
+        )
+
+
 class DetailPage(msgspec.Struct, kw_only=True, omit_defaults=True):
     kind: str  # batches | scans | distributors
     total: int
@@ -168,7 +190,7 @@ class DetailPage(msgspec.Struct, kw_only=True, omit_defaults=True):
     offset: int
     batches: list[BatchRowOut] | None = None
     scans: list[ScanOut] | None = None
-    distributors: list[GroupOut] | None = None
+    distributors: list[DistributorRowOut] | None = None
 
 
 class ForwardTraceOut(msgspec.Struct, kw_only=True):
@@ -189,7 +211,7 @@ class ForwardTraceOut(msgspec.Struct, kw_only=True):
                 if t.batch_rows is not None
                 else None,
                 scans=[ScanOut.of(s) for s in t.scan_rows] if t.scan_rows is not None else None,
-                distributors=[GroupOut.of(g) for g in t.distributor_rows]
+                distributors=[DistributorRowOut.of(r) for r in t.distributor_rows]
                 if t.distributor_rows is not None
                 else None,
             )

@@ -28,6 +28,7 @@ from anticounterfeit.genealogy import BatchGenealogy, CodeRange
 from anticounterfeit.metadata import CodeMetadataService, CodeState, RollMetadata
 from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
 from channel_control import aggregation, whereabouts
+from channel_control.recall_queries import units_by_holder
 from channel_control.units import UnitChecker
 from gateway import trace_queries
 from gateway.trace_queries import HitGroup, RangeScanCounts, ScanRow
@@ -37,6 +38,7 @@ from kernel.errors import InvalidInput, NotFound
 __all__ = [
     "BackwardTrace",
     "BatchTraceRow",
+    "DistributorTraceRow",
     "ForwardTrace",
     "ResolvedCode",
     "TraceScan",
@@ -188,6 +190,17 @@ class BatchTraceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DistributorTraceRow:
+    """Downstream of the root at one distributor (None: not shipped / unknown for scans,
+    back with the brand for held units)."""
+
+    distributor_id: uuid.UUID | None
+    units_held: int  # units it holds now (current-position projection)
+    units_scanned: int  # units scanned by consumers after being shipped to it
+    scans: int
+
+
+@dataclass(frozen=True, slots=True)
 class TraceScan:
     scan: ScanRow
     serial: str | None
@@ -211,7 +224,7 @@ class ForwardTrace:
     detail_total: int | None  # None: lists withheld from this caller
     batch_rows: list[BatchTraceRow] | None = None
     scan_rows: list[TraceScan] | None = None
-    distributor_rows: list[HitGroup] | None = None
+    distributor_rows: list[DistributorTraceRow] | None = None
 
 
 async def forward_trace(
@@ -283,8 +296,30 @@ async def forward_trace(
             session, brand_id, coalesced, limit=limit, offset=offset
         )
         return _with(trace, trace.scans, scan_rows=await _with_serials(session, keyring, scans))
-    groups = await trace_queries.scan_groups_in_ranges(session, brand_id, coalesced)
-    return _with(trace, len(groups), distributor_rows=groups[offset : offset + limit])
+    at_distributors = await _distributor_rows(session, brand_id, coalesced)
+    return _with(
+        trace, len(at_distributors), distributor_rows=at_distributors[offset : offset + limit]
+    )
+
+
+async def _distributor_rows(
+    session: AsyncSession, brand_id: uuid.UUID, coalesced: list[tuple[int, int]]
+) -> list[DistributorTraceRow]:
+    held = await units_by_holder(session, brand_id, coalesced)
+    scanned: dict[uuid.UUID | None, HitGroup] = {
+        uuid.UUID(g.key) if g.key else None: g
+        for g in await trace_queries.scan_groups_in_ranges(session, brand_id, coalesced)
+    }
+    rows = [
+        DistributorTraceRow(
+            distributor_id=d,
+            units_held=held.get(d, 0),
+            units_scanned=scanned[d].units if d in scanned else 0,
+            scans=scanned[d].scans if d in scanned else 0,
+        )
+        for d in {*held, *scanned}
+    ]
+    return sorted(rows, key=lambda r: (-r.units_held, -r.units_scanned, str(r.distributor_id)))
 
 
 def _with(trace: ForwardTrace, total: int, **lists: Any) -> ForwardTrace:

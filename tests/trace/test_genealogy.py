@@ -123,7 +123,9 @@ async def test_forward_trace_from_a_material_lot(app: Litestar, client: httpx.As
         "/v1/admin/traces/forward", params={**params, "detail": "distributors"}, headers=w.admin
     )
     assert distributors.status_code == 200, distributors.text
-    assert distributors.json()["detail"]["distributors"] == [{"key": None, "scans": 5, "units": 4}]
+    assert distributors.json()["detail"]["distributors"] == [
+        {"distributor_id": None, "units_held": 0, "units_scanned": 4, "scans": 5}
+    ]
 
     # From one batch.
     one = await client.get(

@@ -563,3 +563,11 @@ async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
             session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=10
         )
     assert ids == sorted([north.id, south.id])
+    forward = await client.get(
+        "/v1/admin/traces/forward",
+        params={"material_lot_id": w.shared["id"], "detail": "distributors"},
+        headers=w.admin,
+    )
+    assert forward.status_code == 200, forward.text
+    held = {r["distributor_id"]: r["units_held"] for r in forward.json()["detail"]["distributors"]}
+    assert held == {str(north.id): 4, str(south.id): 3, None: 1}
