@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 import structlog
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,7 +77,8 @@ log = structlog.get_logger("admin_api.notifications.worker")
 GAP_WINDOW = timedelta(minutes=5)
 AUDIENCE_PAGE = 500
 DISCOVER_BATCH = 500
-FANOUT_BATCH = 20
+FANOUT_BATCH = 100
+RECORD_CHUNK = 200
 ERROR_TEXT_MAX = 500
 
 
@@ -150,6 +151,27 @@ class _Claimed:
     subscription: WebhookSubscription | None
 
 
+@dataclass(slots=True)
+class _FanoutRows:
+    """Rows one fan-out transaction writes, inserted together at its end."""
+
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    distributor_inbox: list[dict[str, Any]] = field(default_factory=list)
+    consumer_inbox: list[dict[str, Any]] = field(default_factory=list)
+    brand_subscriptions: dict[uuid.UUID, list[WebhookSubscription]] = field(default_factory=dict)
+
+    async def write(self, session: AsyncSession) -> None:
+        await _insert_ignoring_duplicates(
+            session, NotificationDelivery, self.deliveries, ["event_id", "channel", "target"]
+        )
+        await _insert_ignoring_duplicates(
+            session, DistributorInboxEntry, self.distributor_inbox, ["event_id", "distributor_id"]
+        )
+        await _insert_ignoring_duplicates(
+            session, ConsumerInboxEntry, self.consumer_inbox, ["event_id", "device_hash"]
+        )
+
+
 def envelope_body(event: OutboxEvent) -> bytes:
     """The JSON body every webhook of ``event`` carries (identical on every attempt)."""
     envelope = {
@@ -204,7 +226,7 @@ class NotificationWorker:
         self,
         runtime: Runtime,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: aiohttp.ClientSession | None = None,
         audiences: Mapping[str, AudienceSource] | None = None,
         wechat: WeChatSender | None = None,
         concurrency: int = 16,
@@ -213,9 +235,7 @@ class NotificationWorker:
         self.runtime = runtime
         self.settings = runtime.settings
         self._own_http = http is None
-        self.http = http or httpx.AsyncClient(
-            timeout=self.settings.webhook_timeout_s, follow_redirects=False
-        )
+        self._http = http
         self.audiences = dict(audiences or {})
         self.wechat = wechat
         self.concurrency = concurrency
@@ -263,9 +283,21 @@ class NotificationWorker:
         """Skip the rest of the current idle wait (e.g. after a replay)."""
         self._wake.set()
 
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The webhook HTTP client, created on first use (inside the running event loop)."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
+                connector=aiohttp.TCPConnector(limit=max(self.concurrency, 10)),
+                headers={"User-Agent": "scanguard-webhooks/1"},
+            )
+        return self._http
+
     async def close(self) -> None:
-        if self._own_http:
-            await self.http.aclose()
+        if self._own_http and self._http is not None:
+            await self._http.close()
+            self._http = None
         if self.wechat is not None:
             await self.wechat.aclose()
 
@@ -343,12 +375,26 @@ class NotificationWorker:
                     select(OutboxEvent).where(OutboxEvent.id.in_([f.event_id for f in fanouts]))
                 )
             }
+            rows = _FanoutRows()
+            brands = {e.brand_id for e in events.values() if e.brand_id is not None}
+            if brands:
+                for subscription in await session.scalars(
+                    select(WebhookSubscription).where(
+                        WebhookSubscription.brand_id.in_(brands),
+                        WebhookSubscription.distributor_id.is_(None),
+                        WebhookSubscription.active.is_(True),
+                    )
+                ):
+                    rows.brand_subscriptions.setdefault(subscription.brand_id, []).append(
+                        subscription
+                    )
             for fanout in fanouts:
                 event = events.get(fanout.event_id)
                 if event is None:  # cannot happen with an append-only outbox; do not loop on it
                     fanout.done, fanout.done_at = True, utcnow()
                     continue
-                await self._expand_page(session, fanout, event)
+                await self._expand_page(session, rows, fanout, event)
+            await rows.write(session)
         if any(f.done for f in fanouts):
             self.stats.events_fanned_out += sum(1 for f in fanouts if f.done)
         return len(fanouts)
@@ -360,7 +406,11 @@ class NotificationWorker:
         return None
 
     async def _expand_page(
-        self, session: AsyncSession, fanout: NotificationFanout, event: OutboxEvent
+        self,
+        session: AsyncSession,
+        rows: _FanoutRows,
+        fanout: NotificationFanout,
+        event: OutboxEvent,
     ) -> None:
         cursor = dict(fanout.cursor or {"phase": "direct", "after": None})
         phase, after = cursor.get("phase"), cursor.get("after")
@@ -368,7 +418,7 @@ class NotificationWorker:
         if event.brand_id is None:  # platform events have no subscribers
             phase = "done"
         elif phase == "direct":
-            created += await self._direct(session, event)
+            created += await self._direct(session, rows, event)
             phase, after = "distributors", None
         audience = self._audience_for(event.event_type) if event.brand_id else None
         if phase == "distributors":
@@ -378,14 +428,14 @@ class NotificationWorker:
                 page = await audience.distributor_page(
                     session, event, after=after, limit=AUDIENCE_PAGE
                 )
-                created += await self._to_distributors(session, event, page)
+                created += await self._to_distributors(session, rows, event, page)
                 if len(page) < AUDIENCE_PAGE:
                     phase, after = "consumers", None
                 else:
                     after = str(page[-1])
         elif phase == "consumers" and audience is not None:
             targets = await audience.consumer_page(session, event, after=after, limit=AUDIENCE_PAGE)
-            created += await self._to_consumers(session, event, targets)
+            created += self._to_consumers(rows, event, targets)
             if len(targets) < AUDIENCE_PAGE:
                 phase = "done"
             else:
@@ -398,37 +448,28 @@ class NotificationWorker:
             fanout.done, fanout.done_at = True, utcnow()
         self.stats.deliveries_created += created
 
-    async def _direct(self, session: AsyncSession, event: OutboxEvent) -> int:
+    async def _direct(self, session: AsyncSession, rows: _FanoutRows, event: OutboxEvent) -> int:
         """Brand-wide subscriptions, plus the distributors the payload names."""
-        subscriptions = (
-            await session.scalars(
-                select(WebhookSubscription).where(
-                    WebhookSubscription.brand_id == event.brand_id,
-                    WebhookSubscription.distributor_id.is_(None),
-                    WebhookSubscription.active.is_(True),
-                )
-            )
-        ).all()
-        created = await self._webhooks(session, event, subscriptions)
+        assert event.brand_id is not None
+        subscriptions = rows.brand_subscriptions.get(event.brand_id, [])
+        created = self._webhooks(rows, event, subscriptions)
         addressed = _addressed_distributors(event.payload or {})
-        return created + await self._to_distributors(session, event, addressed)
+        return created + await self._to_distributors(session, rows, event, addressed)
 
-    async def _webhooks(
+    def _webhooks(
         self,
-        session: AsyncSession,
+        rows: _FanoutRows,
         event: OutboxEvent,
         subscriptions: Iterable[WebhookSubscription],
     ) -> int:
         now = utcnow()
-        rows = [
+        matching = [
             self._delivery_row(event, CHANNEL_WEBHOOK, str(s.id), s.id, now)
             for s in subscriptions
             if any(pattern_matches(p, event.event_type) for p in s.event_types)
         ]
-        await _insert_ignoring_duplicates(
-            session, NotificationDelivery, rows, ["event_id", "channel", "target"]
-        )
-        return len(rows)
+        rows.deliveries.extend(matching)
+        return len(matching)
 
     @staticmethod
     def _delivery_row(
@@ -453,28 +494,27 @@ class NotificationWorker:
         }
 
     async def _to_distributors(
-        self, session: AsyncSession, event: OutboxEvent, distributor_ids: Sequence[uuid.UUID]
+        self,
+        session: AsyncSession,
+        rows: _FanoutRows,
+        event: OutboxEvent,
+        distributor_ids: Sequence[uuid.UUID],
     ) -> int:
         """Inbox entries and the distributors' own webhook subscriptions."""
         if not distributor_ids:
             return 0
         now = utcnow()
-        await _insert_ignoring_duplicates(
-            session,
-            DistributorInboxEntry,
-            [
-                {
-                    "brand_id": event.brand_id,
-                    "distributor_id": d,
-                    "event_id": event.id,
-                    "event_uid": event.event_uid,
-                    "event_type": event.event_type,
-                    "payload": event.payload,
-                    "created_at": now,
-                }
-                for d in distributor_ids
-            ],
-            ["event_id", "distributor_id"],
+        rows.distributor_inbox.extend(
+            {
+                "brand_id": event.brand_id,
+                "distributor_id": d,
+                "event_id": event.id,
+                "event_uid": event.event_uid,
+                "event_type": event.event_type,
+                "payload": event.payload,
+                "created_at": now,
+            }
+            for d in distributor_ids
         )
         subscriptions = (
             await session.scalars(
@@ -485,10 +525,10 @@ class NotificationWorker:
                 )
             )
         ).all()
-        return len(distributor_ids) + await self._webhooks(session, event, subscriptions)
+        return len(distributor_ids) + self._webhooks(rows, event, subscriptions)
 
-    async def _to_consumers(
-        self, session: AsyncSession, event: OutboxEvent, targets: Sequence[ConsumerTarget]
+    def _to_consumers(
+        self, rows: _FanoutRows, event: OutboxEvent, targets: Sequence[ConsumerTarget]
     ) -> int:
         """In-app inbox by device hash; a WeChat delivery where the openid is known."""
         now = utcnow()
@@ -505,9 +545,7 @@ class NotificationWorker:
             for t in targets
             if t.device_hash
         ]
-        await _insert_ignoring_duplicates(
-            session, ConsumerInboxEntry, inbox, ["event_id", "device_hash"]
-        )
+        rows.consumer_inbox.extend(inbox)
         wechat = (
             [
                 self._delivery_row(event, CHANNEL_WECHAT, t.wechat_openid, None, now)
@@ -517,9 +555,7 @@ class NotificationWorker:
             if self.wechat is not None
             else []
         )
-        await _insert_ignoring_duplicates(
-            session, NotificationDelivery, wechat, ["event_id", "channel", "target"]
-        )
+        rows.deliveries.extend(wechat)
         return len(inbox) + len(wechat)
 
     # ------------------------------------------------------------------------------------
@@ -532,20 +568,47 @@ class NotificationWorker:
         return timedelta(seconds=timeout + max(1.0, timeout))
 
     async def deliver_due(self) -> int:
-        """Claim due deliveries, send them concurrently, record each outcome."""
+        """Claim due deliveries, send them concurrently, record outcomes as they arrive.
+
+        Outcomes are written in chunks by one recorder task (one transaction per chunk, not
+        per delivery): under load a chunk holds many, when idle each is written at once.
+        """
         token = uuid.uuid4()
         claimed = await self._claim(token)
         if not claimed:
             return 0
         gate = asyncio.Semaphore(self.concurrency)
+        outcomes: asyncio.Queue[tuple[_Claimed, SendOutcome] | None] = asyncio.Queue()
+        recorder = asyncio.create_task(self._recorder(outcomes, token))
 
         async def one(item: _Claimed) -> None:
             async with gate:
                 outcome = await self._send(item)
-            await self._record(item, token, outcome)
+            outcomes.put_nowait((item, outcome))
 
-        await asyncio.gather(*(one(item) for item in claimed))
+        try:
+            await asyncio.gather(*(one(item) for item in claimed))
+        finally:
+            outcomes.put_nowait(None)
+            await recorder
         return len(claimed)
+
+    async def _recorder(
+        self, outcomes: asyncio.Queue[tuple[_Claimed, SendOutcome] | None], token: uuid.UUID
+    ) -> None:
+        finished = False
+        while not finished:
+            first = await outcomes.get()
+            if first is None:
+                return
+            chunk = [first]
+            while not outcomes.empty() and len(chunk) < RECORD_CHUNK:
+                following = outcomes.get_nowait()
+                if following is None:
+                    finished = True
+                    break
+                chunk.append(following)
+            await self._record(chunk, token)
 
     async def _claim(self, token: uuid.UUID) -> list[_Claimed]:
         D = NotificationDelivery
@@ -619,7 +682,6 @@ class NotificationWorker:
         body = envelope_body(item.event)
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "scanguard-webhooks/1",
             SIGNATURE_HEADER: signature_header(subscription.secret, body),
             "Idempotency-Key": str(item.event.event_uid),
             "Scanguard-Event-Id": str(item.event.event_uid),
@@ -629,71 +691,95 @@ class NotificationWorker:
         }
         started = time.perf_counter()
         try:
-            response = await self.http.post(subscription.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            async with self.http.post(
+                subscription.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                await response.read()  # drain, so the connection is reused
+        except (aiohttp.ClientError, TimeoutError) as exc:
             latency = int((time.perf_counter() - started) * 1000)
-            detail = str(exc) or type(exc).__name__
-            return SendOutcome(
-                False, None, f"{type(exc).__name__}: {detail}"[:ERROR_TEXT_MAX], latency
-            )
+            name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            detail = str(exc) or f"no answer within {self.settings.webhook_timeout_s} s"
+            return SendOutcome(False, None, f"{name}: {detail}"[:ERROR_TEXT_MAX], latency)
         latency = int((time.perf_counter() - started) * 1000)
-        if 200 <= response.status_code < 300:
-            return SendOutcome(True, response.status_code, None, latency)
-        return SendOutcome(
-            False, response.status_code, f"HTTP {response.status_code}"[:ERROR_TEXT_MAX], latency
-        )
+        if 200 <= status < 300:
+            return SendOutcome(True, status, None, latency)
+        return SendOutcome(False, status, f"HTTP {status}", latency)
 
-    async def _record(self, item: _Claimed, token: uuid.UUID, outcome: SendOutcome) -> None:
-        D = NotificationDelivery
-        now = utcnow()
-        self.stats.attempts += 1
+    async def _record(self, chunk: list[tuple[_Claimed, SendOutcome]], token: uuid.UUID) -> None:
+        """Write attempts and new delivery states of ``chunk`` in one transaction.
+
+        A state is written only while the lease is still ours (``lease_token``): after a
+        lease ran out another worker may own the delivery; the attempt is logged anyway.
+        """
         settings = self.settings
-        values: dict[str, Any] = {
-            "lease_token": None,
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-        }
-        if outcome.ok:
-            values.update(status=STATUS_DELIVERED, delivered_at=now)
-        elif not outcome.retryable or item.attempt >= settings.webhook_max_attempts:
-            values.update(status=STATUS_DEAD)
-        else:
-            delay = backoff_delay(
-                item.attempt,
-                base_s=settings.webhook_backoff_base_s,
-                max_s=settings.webhook_backoff_max_s,
+        now = utcnow()
+        attempts: list[dict[str, Any]] = []
+        states: list[dict[str, Any]] = []
+        dead: list[_Claimed] = []
+        for item, outcome in chunk:
+            attempts.append(
+                {
+                    "delivery_id": item.delivery_id,
+                    "attempt": item.attempt,
+                    "attempted_at": now,
+                    "status_code": outcome.status_code,
+                    "error": outcome.error,
+                    "latency_ms": outcome.latency_ms,
+                    "success": outcome.ok,
+                }
             )
-            values.update(next_attempt_at=now + timedelta(seconds=delay))
+            state = {
+                "b_id": item.delivery_id,
+                "b_status": STATUS_PENDING,
+                "b_delivered_at": None,
+                "b_next": now,
+                "b_code": outcome.status_code,
+                "b_error": outcome.error,
+            }
+            if outcome.ok:
+                state.update(b_status=STATUS_DELIVERED, b_delivered_at=now)
+            elif not outcome.retryable or item.attempt >= settings.webhook_max_attempts:
+                state.update(b_status=STATUS_DEAD)
+                dead.append(item)
+            else:
+                delay = backoff_delay(
+                    item.attempt,
+                    base_s=settings.webhook_backoff_base_s,
+                    max_s=settings.webhook_backoff_max_s,
+                )
+                state.update(b_next=now + timedelta(seconds=delay))
+            states.append(state)
+        table = NotificationDelivery.metadata.tables[NotificationDelivery.__tablename__]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.lease_token == token)
+            .values(
+                status=bindparam("b_status"),
+                delivered_at=bindparam("b_delivered_at"),
+                next_attempt_at=bindparam("b_next"),
+                last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"),
+                lease_token=None,
+            )
+        )
         async with session_scope(self.runtime.session_factory) as session:
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=item.delivery_id,
-                    attempt=item.attempt,
-                    attempted_at=now,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                    latency_ms=outcome.latency_ms,
-                    success=outcome.ok,
-                )
+            await session.execute(
+                insert(DeliveryAttempt.metadata.tables[DeliveryAttempt.__tablename__]), attempts
             )
-            result = await session.execute(
-                update(D)
-                .where(D.id == item.delivery_id, D.lease_token == token)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+            result = await session.execute(statement, states)
+        matched = getattr(result, "rowcount", -1)
+        if isinstance(matched, int) and 0 <= matched < len(chunk):
+            self.stats.lost_leases += len(chunk) - matched  # another worker owns those now
+        self.stats.attempts += len(chunk)
+        ok = sum(1 for _, outcome in chunk if outcome.ok)
+        self.stats.delivered += ok
+        self.stats.failed_attempts += len(chunk) - ok
+        self.stats.dead += len(dead)
+        for item in dead:
+            log.warning(
+                "notifications.delivery.dead",
+                delivery_id=item.delivery_id,
+                event_type=item.event.event_type,
+                channel=item.channel,
             )
-        if getattr(result, "rowcount", 1) == 0:  # our lease ran out; another worker owns it
-            self.stats.lost_leases += 1
-            return
-        if outcome.ok:
-            self.stats.delivered += 1
-        else:
-            self.stats.failed_attempts += 1
-            if values.get("status") == STATUS_DEAD:
-                self.stats.dead += 1
-                log.warning(
-                    "notifications.delivery.dead",
-                    delivery_id=item.delivery_id,
-                    event_type=item.event.event_type,
-                    error=outcome.error,
-                )

@@ -159,3 +159,34 @@ async def test_sigterm_finishes_deliveries_in_flight_then_exits(
             await _stopped(worker)
         assert rx.distinct_keys("main") == keys
         assert len(rx.posts) == EVENTS  # a graceful stop re-sends nothing
+
+
+async def test_two_workers_share_the_work_without_double_sends(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL only: two ``scanguard worker`` processes claim with SKIP LOCKED; every event
+    is posted exactly once in total (no kill, so no re-sends are expected)."""
+    if settings.is_sqlite:
+        pytest.skip("several workers are a PostgreSQL deployment; SQLite runs one worker")
+    async with WebhookReceiver(delay_s=0.02) as rx:
+        keys = await _prepare(settings, rx)
+        workers = [_start_worker(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
+        try:
+            await wait_until(lambda: len(rx.processed()) == EVENTS, timeout_s=60, what="all")
+
+            async def all_recorded() -> bool:
+                return await _delivered_count(settings) == EVENTS
+
+            await wait_until(all_recorded, timeout_s=30, what="every delivery recorded")
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
+            codes = [await _stopped(worker) for worker in workers]
+        assert codes == [0, 0]
+        assert rx.distinct_keys("main") == keys
+        assert len(rx.posts) == EVENTS
+        logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
+        delivered = [int(log.split("'delivered': ")[1].split(",")[0]) for log in logs]
+        assert sum(delivered) == EVENTS
+        print(f"deliveries per worker: {delivered}")
