@@ -76,7 +76,8 @@ def claim_lines(
         gtin, code = pairs[i]
         return f"{resolver}/01/{gtin}/21/{code}"
 
-    lines = []
+    # wrk drops a thread's first request (request() runs once before connecting): a no-op.
+    lines = ["GET\t/health\t127.0.0.1\t"]
     for i in range(len(pairs)):
         device = f"{tag}-{i}"
         scan = json.dumps({"url": url(i), "device_id": device})

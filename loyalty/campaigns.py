@@ -11,7 +11,8 @@ When several campaigns match a claim (brand, window, product, region, consumer c
    (same tie-break, same budget fallback). It adds ``round(base * multiplier) - base`` bonus
    points, charged to the multiplier campaign's budget. Multipliers never stack.
 3. Budgets are taken by one conditional ``UPDATE`` per campaign (``spent + n <= budget``):
-   never overspent under concurrency. A rejected held claim gives its budget back.
+   never overspent under concurrency. A rejected held claim gives its budget back. A campaign
+   without a budget is not charged (no row lock shared by all its claims; ``spent_*`` stay 0).
 4. Caps count a consumer's credited and held claims paid by that campaign: per UTC day
    (``daily_cap_per_consumer``) and in total (``total_cap_per_consumer``). A capped campaign
    is skipped, so a lower-paying one may pay instead.
@@ -369,6 +370,10 @@ async def _capped(
 
 
 async def _spend(session: AsyncSession, campaign: Campaign, points: int) -> bool:
+    if campaign.budget_points is None and campaign.budget_claims is None:
+        # Nothing to protect: an unbudgeted campaign's row is not locked by every claim
+        # (its spent_* counters stay 0; the daily statistics count what it paid).
+        return True
     result = await session.execute(
         update(Campaign)
         .where(
@@ -392,7 +397,10 @@ async def refund_budget(session: AsyncSession, campaign_id: uuid.UUID, points: i
     """Give back what a rejected claim took from a campaign's budget."""
     await session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id)
+        .where(
+            Campaign.id == campaign_id,
+            or_(Campaign.budget_points.is_not(None), Campaign.budget_claims.is_not(None)),
+        )
         .values(spent_points=Campaign.spent_points - points, spent_claims=Campaign.spent_claims - 1)
         .execution_options(synchronize_session=False)
     )

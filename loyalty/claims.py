@@ -149,6 +149,9 @@ class LoyaltyService:
                 "this code's points were already claimed", code="already_claimed", field="url"
             ) from exc
         await lock_account(session, consumer.id, meta.brand_id)
+        # Reads first; the campaign budget UPDATE (a row every claim of the campaign may
+        # want) comes as late as possible, so its lock is held only until the commit.
+        reasons = await self._fraud_signals(session, claim, scan, request.gps, now)
         payers = await pick_payers(
             session,
             brand_id=meta.brand_id,
@@ -166,7 +169,6 @@ class LoyaltyService:
         claim.bonus_campaign_id = payers.bonus.id if payers.bonus else None
         claim.base_points = payers.base_points
         claim.bonus_points = payers.bonus_points
-        reasons = await self._fraud_signals(session, claim, scan, request.gps, now)
         claim.hold_reasons = reasons
         if reasons:
             claim.status = "held"
@@ -368,30 +370,8 @@ class LoyaltyService:
         note: str | None,
     ) -> ClaimOutcome:
         """Credit a held claim (exactly once) and run its draw."""
-        claim = await self._take_held(session, brand_id, claim_id, "credited", actor)
-        await lock_account(session, claim.consumer_id, brand_id)
-        await post(
-            session,
-            consumer_id=claim.consumer_id,
-            brand_id=brand_id,
-            delta=-claim.points,
-            reason="release",
-            ref_type="claim",
-            ref_id=claim.id,
-            idem_key=f"release:{claim.id}",
-            bucket=PENDING,
-            campaign_id=claim.campaign_id,
-        )
+        claim = await self._settle(session, actor, brand_id, claim_id, "release", note)
         await self._credit(session, claim, utcnow())
-        record_audit(
-            session,
-            actor,
-            "loyalty.claim.release",
-            target_type="claim",
-            target_id=claim.id,
-            brand_id=brand_id,
-            details={"points": claim.points, "note": note},
-        )
         return ClaimOutcome(claim, await draw_for_claim(session, claim))
 
     async def reject(
@@ -403,34 +383,48 @@ class LoyaltyService:
         note: str | None,
     ) -> ClaimOutcome:
         """Drop a held claim's pending points and give the campaigns their budget back."""
-        claim = await self._take_held(session, brand_id, claim_id, "rejected", actor)
+        claim = await self._settle(session, actor, brand_id, claim_id, "reject", note)
+        if claim.campaign_id is not None:
+            await refund_budget(session, claim.campaign_id, claim.base_points)
+        if claim.bonus_campaign_id is not None:
+            await refund_budget(session, claim.bonus_campaign_id, claim.bonus_points)
+        return ClaimOutcome(claim, None)
+
+    async def _settle(
+        self,
+        session: AsyncSession,
+        actor: Principal,
+        brand_id: uuid.UUID,
+        claim_id: uuid.UUID,
+        action: str,
+        note: str | None,
+    ) -> Claim:
+        """Take a held claim out of the queue (exactly once) and its points out of pending."""
+        status = "credited" if action == "release" else "rejected"
+        claim = await self._take_held(session, brand_id, claim_id, status, actor)
         await lock_account(session, claim.consumer_id, brand_id)
         await post(
             session,
             consumer_id=claim.consumer_id,
             brand_id=brand_id,
             delta=-claim.points,
-            reason="reject",
+            reason=action,
             ref_type="claim",
             ref_id=claim.id,
-            idem_key=f"reject:{claim.id}",
+            idem_key=f"{action}:{claim.id}",
             bucket=PENDING,
             campaign_id=claim.campaign_id,
         )
-        if claim.campaign_id is not None:
-            await refund_budget(session, claim.campaign_id, claim.base_points)
-        if claim.bonus_campaign_id is not None:
-            await refund_budget(session, claim.bonus_campaign_id, claim.bonus_points)
         record_audit(
             session,
             actor,
-            "loyalty.claim.reject",
+            f"loyalty.claim.{action}",
             target_type="claim",
             target_id=claim.id,
             brand_id=brand_id,
             details={"points": claim.points, "note": note},
         )
-        return ClaimOutcome(claim, None)
+        return claim
 
     async def _take_held(
         self,

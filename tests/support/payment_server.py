@@ -12,9 +12,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer, StatefulServer
 
 __all__ = ["FakePayments"]
 
@@ -31,7 +32,7 @@ class _State:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: StatefulServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -74,22 +75,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(200, {"out_bill_no": order_no, "state": "ACCEPTED"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-
-class FakePayments:
+class FakePayments(LoopbackServer):
     def __init__(self, *, max_per_s: int = 1000, fail_first: int = 0) -> None:
         self.state = _State(max_per_s=max_per_s, fail_first=fail_first)
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, self.state)
 
     @property
     def paid(self) -> dict[str, dict[str, Any]]:
@@ -105,17 +94,3 @@ class FakePayments:
                 start += 1
             best = max(best, end - start + 1)
         return best
-
-    def __enter__(self) -> FakePayments:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)

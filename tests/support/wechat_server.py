@@ -17,10 +17,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.loopback import LoopbackServer, StatefulServer
 
 __all__ = ["ERRMSG", "FakeWeChat", "SentMessage"]
 
@@ -65,7 +66,7 @@ class _State:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: StatefulServer
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet
@@ -157,24 +158,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer({"errcode": 0, "errmsg": "ok", "msgid": len(state.messages)})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: _State
-
-
-class FakeWeChat:
+class FakeWeChat(LoopbackServer):
     """The fake WeChat server; a context manager that serves on a random loopback port."""
 
     def __init__(self, app_id: str = "wx-test-app", app_secret: str = "wx-test-secret") -> None:  # noqa: S107 - test fake
         self.state = _State(app_id=app_id, app_secret=app_secret)
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = self.state
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, self.state)
 
     @property
     def app_id(self) -> str:
@@ -221,18 +210,3 @@ class FakeWeChat:
     def messages(self) -> list[SentMessage]:
         with self.state.lock:
             return list(self.state.messages)
-
-    def __enter__(self) -> FakeWeChat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.state.slow_s = 0.0
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
