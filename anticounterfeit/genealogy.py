@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from anticounterfeit import catalogue
 from anticounterfeit.metadata import compile_segments
 from anticounterfeit.models import Batch, CodeRangeEvent, CodeRoll, Product
 from anticounterfeit.trace_models import (
@@ -150,12 +151,7 @@ async def list_material_lots(
 # Batch consumption, shift, quality
 # ---------------------------------------------------------------------------------------------
 async def _batch(session: AsyncSession, brand_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
-    batch = (
-        await session.execute(select(Batch).where(Batch.id == batch_id, Batch.brand_id == brand_id))
-    ).scalar_one_or_none()
-    if batch is None:
-        raise NotFound("batch not found", code="batch_not_found")
-    return batch
+    return await catalogue.get_batch(session, brand_id, batch_id)
 
 
 async def consume_material(

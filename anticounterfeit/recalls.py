@@ -278,27 +278,38 @@ async def update_recall(
     return recall, before
 
 
-async def activate_recall(
-    session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, recall_id: uuid.UUID
+async def _move(
+    session: AsyncSession,
+    actor: Principal | None,
+    brand_id: uuid.UUID,
+    recall_id: uuid.UUID,
+    *,
+    source: str,
+    target: str,
+    refusal: str,
+    action: str,
 ) -> Recall:
-    """draft → active: from the commit on, scans of affected codes carry the notice."""
+    """One status transition under a row lock: check, change, stamp, audit."""
     recall = await get_recall(session, brand_id, recall_id, lock=True)
-    if recall.status != RecallStatus.DRAFT:
+    if recall.status != source:
         raise Conflict(
-            f"only a draft recall can be activated (this one is {recall.status})",
-            code="recall_not_draft",
+            f"only a {source} recall can become {target} (this one is {recall.status})",
+            code=refusal,
             field="status",
         )
     now = utcnow()
-    recall.status = RecallStatus.ACTIVE
-    recall.activated_at = now
+    recall.status = target
+    if target == RecallStatus.ACTIVE:
+        recall.activated_at = now
+    else:
+        recall.closed_at = now
     recall.updated_at = now
     recall.version += 1
     await session.flush()
     record_audit(
         session,
         actor,
-        "recall.activate",
+        f"recall.{target}",
         target_type="recall",
         target_id=recall.id,
         brand_id=brand_id,
@@ -306,27 +317,36 @@ async def activate_recall(
     return recall
 
 
+async def activate_recall(
+    session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, recall_id: uuid.UUID
+) -> Recall:
+    """draft → active: from the commit on, scans of affected codes carry the notice."""
+    return await _move(
+        session,
+        actor,
+        brand_id,
+        recall_id,
+        source=RecallStatus.DRAFT,
+        target=RecallStatus.ACTIVE,
+        refusal="recall_not_draft",
+        action="recall.activate",
+    )
+
+
 async def close_recall(
     session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, recall_id: uuid.UUID
 ) -> Recall:
     """active → closed: scans stop showing the notice; history (hits, confirmations) stays."""
-    recall = await get_recall(session, brand_id, recall_id, lock=True)
-    if recall.status != RecallStatus.ACTIVE:
-        raise Conflict(
-            f"only an active recall can be closed (this one is {recall.status})",
-            code="recall_not_active",
-            field="status",
-        )
-    now = utcnow()
-    recall.status = RecallStatus.CLOSED
-    recall.closed_at = now
-    recall.updated_at = now
-    recall.version += 1
-    await session.flush()
-    record_audit(
-        session, actor, "recall.close", target_type="recall", target_id=recall.id, brand_id=brand_id
+    return await _move(
+        session,
+        actor,
+        brand_id,
+        recall_id,
+        source=RecallStatus.ACTIVE,
+        target=RecallStatus.CLOSED,
+        refusal="recall_not_active",
+        action="recall.close",
     )
-    return recall
 
 
 # ---------------------------------------------------------------------------------------------
