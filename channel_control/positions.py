@@ -13,7 +13,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channel_control.destination import Position
@@ -23,6 +23,7 @@ from channel_control.units import coalesce, pieces
 __all__ = [
     "POSITION_FIELDS",
     "container_position",
+    "dense_groups",
     "lock_brand_channel",
     "open_aggregations",
     "position_of_row",
@@ -91,11 +92,33 @@ def newest(*positions: Position | None) -> Position | None:
     return max(found, key=lambda p: p.moved_at) if found else None
 
 
-async def unit_position_rows(
+# Runs of a request are handled in groups whose span is at most this many times the units
+# they hold (plus a small slack): one range read per table per group then covers thousands of
+# scattered codes, and what a read returns stays proportional to the request.
+DENSITY = 64
+SLACK = 4096
+
+
+def dense_groups(runs: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Split sorted, disjoint runs into groups worth one span read each."""
+    groups: list[list[tuple[int, int]]] = []
+    units = 0
+    for lo, hi in runs:
+        if groups and hi - groups[-1][0][0] <= DENSITY * (units + hi - lo) + SLACK:
+            groups[-1].append((lo, hi))
+            units += hi - lo
+        else:
+            groups.append([(lo, hi)])
+            units = hi - lo
+    return groups
+
+
+async def _unit_rows(
     session: AsyncSession, brand_id: uuid.UUID, lo: int, hi: int
-) -> list[tuple[int, int, Position]]:
-    """Stored unit positions overlapping [lo, hi), sorted (two index range reads)."""
+) -> list[tuple[int, int, int, Position]]:
+    """(id, start, end, position) of stored unit ranges overlapping [lo, hi), sorted."""
     columns = (
+        UnitPosition.id,
         UnitPosition.code_start,
         UnitPosition.code_end,
         *(getattr(UnitPosition, f) for f in POSITION_FIELDS),
@@ -119,61 +142,72 @@ async def unit_position_rows(
             .order_by(UnitPosition.code_start)
         )
     ).all()
-    out: list[tuple[int, int, Position]] = []
+    out: list[tuple[int, int, int, Position]] = []
     for row in (*first, *rest):
         if row.code_end <= lo:
             continue
         position = position_of_row(row, "unit")
         assert position is not None  # rows are only written with a shipment
-        out.append((row.code_start, row.code_end, position))
+        out.append((row.id, row.code_start, row.code_end, position))
     return out
+
+
+async def unit_position_rows(
+    session: AsyncSession, brand_id: uuid.UUID, lo: int, hi: int
+) -> list[tuple[int, int, Position]]:
+    """Stored unit positions overlapping [lo, hi), sorted (two index range reads)."""
+    return [(s, e, p) for _, s, e, p in await _unit_rows(session, brand_id, lo, hi)]
 
 
 async def set_unit_positions(
     session: AsyncSession, brand_id: uuid.UUID, ranges: list[tuple[int, int]], position: Position
 ) -> None:
-    """Make ``position`` the stored position of every unit in ``ranges``."""
-    for lo, hi in coalesce(ranges):
-        existing = await unit_position_rows(session, brand_id, lo, hi)
-        for start, end, old in existing:
-            if start < lo:
-                await session.execute(
-                    update(UnitPosition)
-                    .where(UnitPosition.brand_id == brand_id, UnitPosition.code_start == start)
-                    .values(code_end=lo)
-                )
-            else:
-                await session.execute(
-                    delete(UnitPosition).where(
-                        UnitPosition.brand_id == brand_id, UnitPosition.code_start == start
-                    )
-                )
-            if end > hi:
-                await session.execute(
-                    insert(UnitPosition).values(
-                        brand_id=brand_id, code_start=hi, code_end=end, **_values(old)
-                    )
-                )
-        await session.execute(
-            insert(UnitPosition).values(
-                brand_id=brand_id, code_start=lo, code_end=hi, **_values(position)
+    """Make ``position`` the stored position of every unit in ``ranges``: per dense group,
+    one read, one delete of the rows it overlaps, one multi-row insert of the new rows and of
+    the overlapped rows' parts outside ``ranges``."""
+    for group in dense_groups(coalesce(ranges)):
+        existing = await _unit_rows(session, brand_id, group[0][0], group[-1][1])
+        covered = [(lo, hi, True) for lo, hi in group]
+        covered_starts = [lo for lo, _ in group]
+        doomed: list[int] = []
+        rows: list[dict[str, Any]] = []
+        for row_id, start, end, old in existing:
+            parts = pieces(covered, start, end, covered_starts)
+            if all(p.value is None for p in parts):
+                continue  # in the span, but between the runs
+            doomed.append(row_id)
+            rows.extend(
+                {"brand_id": brand_id, "code_start": p.start, "code_end": p.end, **_values(old)}
+                for p in parts
+                if p.value is None
             )
+        rows.extend(
+            {"brand_id": brand_id, "code_start": lo, "code_end": hi, **_values(position)}
+            for lo, hi in group
         )
+        for i in range(0, len(doomed), 500):
+            await session.execute(
+                delete(UnitPosition).where(UnitPosition.id.in_(doomed[i : i + 500]))
+            )
+        await session.execute(insert(UnitPosition), rows)
 
 
 async def inherit_unit_positions(
     session: AsyncSession, brand_id: uuid.UUID, ranges: list[tuple[int, int]], position: Position
 ) -> None:
     """Units leaving a container at ``position`` keep it, unless their own is newer."""
-    for lo, hi in coalesce(ranges):
-        stored = await unit_position_rows(session, brand_id, lo, hi)
-        stale = [
-            (p.start, p.end)
-            for p in pieces(stored, lo, hi)
-            if p.value is None or p.value.moved_at < position.moved_at
-        ]
-        if stale:
-            await set_unit_positions(session, brand_id, stale, position)
+    stale: list[tuple[int, int]] = []
+    for group in dense_groups(coalesce(ranges)):
+        stored = await unit_position_rows(session, brand_id, group[0][0], group[-1][1])
+        starts = [start for start, _, _ in stored]
+        for lo, hi in group:
+            stale.extend(
+                (p.start, p.end)
+                for p in pieces(stored, lo, hi, starts)
+                if p.value is None or p.value.moved_at < position.moved_at
+            )
+    if stale:
+        await set_unit_positions(session, brand_id, stale, position)
 
 
 def set_container_position(container: Container, position: Position) -> None:

@@ -24,17 +24,20 @@ from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channel_control import services
-from channel_control.aggregation import ContainerRef, container_units, find_container
+from channel_control.aggregation import (
+    ContainerRef,
+    Projection,
+    container_units,
+    find_container,
+)
 from channel_control.credentials import DistributorPrincipal
 from channel_control.destination import Position
 from channel_control.models import Distributor
 from channel_control.positions import (
     container_position,
     lock_brand_channel,
-    open_aggregations,
     set_container_position,
     set_unit_positions,
-    unit_position_rows,
 )
 from channel_control.shipping_models import (
     Container,
@@ -43,7 +46,7 @@ from channel_control.shipping_models import (
     ShipmentLine,
     UnitPosition,
 )
-from channel_control.units import Failure, RangeInput, UnitChecker, coalesce, pieces
+from channel_control.units import Failure, RangeInput, UnitChecker, coalesce
 from kernel.audit import AuditEntry, record_audit
 from kernel.auth import Principal
 from kernel.db import fetch_page, utcnow
@@ -213,16 +216,17 @@ async def create_shipment(
 
     expected = req.from_distributor_id
     units = 0
+    projection = await Projection.load(session, brand_id, [(lo, hi) for lo, hi, _, _ in inputs])
     for lo, hi, text, fieldname in inputs:
-        if await open_aggregations(session, brand_id, lo, hi):
+        span = projection.at(lo)
+        if any(p.value is not None for p in span.open_pieces(lo, hi)):
             failures.append(
                 Failure(
                     text, fieldname, "packed", "packed in a case: ship the case, or unpack first"
                 )
             )
             continue
-        stored = await unit_position_rows(session, brand_id, lo, hi)
-        holders = {p.value.distributor_id if p.value else None for p in pieces(stored, lo, hi)}
+        holders = {p.value.distributor_id if p.value else None for p in span.own_pieces(lo, hi)}
         if holders != {expected}:
             failures.append(Failure(text, fieldname, *_holder_failure(expected)))
             continue

@@ -25,6 +25,7 @@ from kernel.errors import InvalidInput
 __all__ = [
     "Failure",
     "ItemCode",
+    "Piece",
     "RangeInput",
     "Resolved",
     "UnitChecker",
@@ -248,12 +249,16 @@ class Piece(Generic[T]):
     value: T | None  # None: no stored interval covers this piece
 
 
-def pieces(stored: Sequence[tuple[int, int, T]], lo: int, hi: int) -> list[Piece[T]]:
+def pieces(
+    stored: Sequence[tuple[int, int, T]], lo: int, hi: int, starts: Sequence[int] | None = None
+) -> list[Piece[T]]:
     """Split [lo, hi) along non-overlapping stored intervals (sorted by start): the covered
-    parts carry their interval's value, the gaps carry None. Pieces cover [lo, hi) exactly."""
+    parts carry their interval's value, the gaps carry None. Pieces cover [lo, hi) exactly.
+    Pass ``starts`` (the stored starts) when calling in a loop over the same intervals."""
     out: list[Piece[T]] = []
     at = lo
-    starts = [s for s, _, _ in stored]
+    if starts is None:
+        starts = [s for s, _, _ in stored]
     i = max(0, bisect_right(starts, lo) - 1)
     while at < hi and i < len(stored):
         s, e, value = stored[i]

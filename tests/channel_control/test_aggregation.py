@@ -198,3 +198,39 @@ async def test_bad_shapes_are_4xx_naming_the_field(
         PACK, json={"container": w.case(0), "kind": "case", "codes": [w.item(1)]}, headers=w.viewer
     )
     assert viewer.status_code == 403
+
+
+async def test_partial_unpack_of_scattered_codes_splits_one_row_exactly(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=2000)
+    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 2000)])
+    evens = list(range(0, 100, 2))
+    out = await unpack(client, w.admin, w.case(0), codes=w.item_list(evens), key="u-1")
+    assert out["units"] == 50
+    assert out["failures"] == []
+    # 50 pieces out, 50 stretches still in (1, 3, ..., 97, and 99..1999).
+    assert await _open_rows(app) == 50
+
+    async def periods(seq: int) -> list[tuple[bool, bool]]:
+        response = await client.get(
+            "/v1/admin/aggregation/history", params={"code": w.item(seq)}, headers=w.viewer
+        )
+        assert response.status_code == 200, response.text
+        return [(p["child_count"] == 1, p["unpacked_at"] is None) for p in response.json()]
+
+    assert await periods(2) == [(True, False)]  # its own one-unit period, closed
+    assert await periods(3) == [(True, True)]  # still packed
+    assert await periods(500) == [(False, True)]
+    # Unpacking them again: each is now a per-code failure, nothing changes.
+    again = await unpack(client, w.admin, w.case(0), codes=w.item_list(evens[:3]))
+    assert [f["code"] for f in again["failures"]] == ["not_in_container"] * 3
+    # Repack scattered codes from case 0 into case 1 in one call.
+    moved = await pack(
+        client, w.admin, w.case(1), codes=w.item_list(range(101, 1101, 2)), move=True
+    )
+    assert moved["units"] == 500
+    assert moved["failures"] == []
+    assert await periods(101) == [(True, False), (True, True)]
+    assert await periods(102) == [(True, True)]  # a one-unit stretch left in case 0
+    assert await periods(1500) == [(False, True)]
