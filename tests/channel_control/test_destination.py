@@ -18,7 +18,8 @@ from sqlalchemy import event
 
 from anticounterfeit.gtin import gtin_check_digit
 from channel_control.destination import DestinationResolver
-from channel_control.units import is_valid_sscc, normalize_sscc, sscc_check_digit
+from channel_control.positions import dense_groups
+from channel_control.units import coalesce, is_valid_sscc, normalize_sscc, pieces, sscc_check_digit
 from kernel.errors import InvalidInput
 from tests.factories.shipping import ship, shipping_world
 
@@ -174,3 +175,33 @@ def test_normalize_sscc_never_accepts_garbage_silently(value: str) -> None:
         assert is_valid_sscc(digits)
     else:
         assert (error.field, error.code) == ("sscc", "invalid_sscc")
+
+
+intervals = st.lists(st.tuples(st.integers(0, 300), st.integers(1, 40)), max_size=25)
+
+
+@given(intervals, st.integers(0, 350), st.integers(1, 80))
+def test_pieces_cover_the_range_and_agree_with_a_point_lookup(
+    raw: list[tuple[int, int]], lo: int, width: int
+) -> None:
+    stored = [(s, e, (s, e)) for s, e in coalesce((s, s + n) for s, n in raw)]
+    hi = lo + width
+    parts = pieces(stored, lo, hi)
+    assert parts[0].start == lo
+    assert parts[-1].end == hi
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts))
+    for part in parts:
+        for point in range(part.start, part.end):
+            owner = next((v for s, e, v in stored if s <= point < e), None)
+            assert part.value == owner
+
+
+@given(intervals)
+def test_coalesce_and_dense_groups_keep_every_unit_once(raw: list[tuple[int, int]]) -> None:
+    ranges = [(s * 1000, s * 1000 + n) for s, n in raw]
+    runs = coalesce(ranges)
+    units = {u for lo, hi in ranges for u in range(lo, hi)}
+    assert {u for lo, hi in runs for u in range(lo, hi)} == units
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(runs))  # disjoint, not touching
+    groups = dense_groups(runs)
+    assert [r for g in groups for r in g] == runs
