@@ -5,10 +5,12 @@ outbox events, change and close, tenant isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
@@ -16,6 +18,8 @@ from admin_api import recall_reports
 from gateway.models import Scan
 from kernel.auth import Role
 from kernel.outbox import OutboxEvent
+from kernel.settings import Settings
+from tests.conftest import running_app
 from tests.factories.channel import (
     distributor_login,
     make_api_key,
@@ -97,6 +101,14 @@ async def test_recall_by_material_lot_reaches_every_verdict(
         assert notice["reason"] == "Preform lot contaminated"
         assert notice["since"]
 
+    # The mini-program API (POST /v1/scans, served by the gateway's fast path) carries it too.
+    posted = await client.post(
+        "/v1/scans",
+        json={"url": f"https://id.example.test/01/{gtin_a}/21/{a1[2]}", "device_id": "app-1"},
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["recall"]["id"] == recall["id"]
+
     # Void and inactive codes of an affected batch carry the notice too.
     void = await client.post(
         f"/v1/admin/rolls/{w.rolls['a1'].id}/void",
@@ -132,7 +144,7 @@ async def test_recall_by_material_lot_reaches_every_verdict(
     assert page.text.index("recall-notice") < page.text.index('class="banner')
 
     # Every scan answered with the notice is a recall hit in the scan log.
-    hits = 1 + 1 + 6 + 1 + 1 + 1 + 1  # first, again, 6 clones, b1, void, inactive, html
+    hits = 1 + 1 + 6 + 1 + 1 + 1 + 1 + 1  # first, again, 6 clones, b1, app, void, inactive, html
     assert await _hits_in_log(app, recall["id"]) == hits
 
     affected = await client.get(f"/v1/admin/recalls/{recall['id']}/affected", headers=w.viewer)
@@ -571,3 +583,29 @@ async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
     assert forward.status_code == 200, forward.text
     held = {r["distributor_id"]: r["units_held"] for r in forward.json()["detail"]["distributors"]}
     assert held == {str(north.id): 4, str(south.id): 3, None: 1}
+
+
+async def test_activation_reaches_another_worker_at_once(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings, backend: str
+) -> None:
+    """Two app instances on one PostgreSQL + Redis: activating on one invalidates the roll
+    metadata the other has cached (Redis delete + pub/sub), so its next scan shows the
+    notice. The embedded backend is one process by definition: nothing to tell."""
+    if backend == "embedded":
+        pytest.skip("the embedded store lives in one process")
+    w = await genealogy_world(app, client)
+    [code] = w.codes(app, "a2", [1])
+    async with running_app(settings) as (_, other):
+        before = await scan(other, w.gtin("a2"), code)  # caches a2's roll in the other worker
+        assert "recall" not in before.json()
+        recall = await create_recall(
+            client, w.admin, [{"kind": "batch", "batch_id": str(w.batches["a2"].id)}]
+        )
+        await activate_recall(client, w.admin, recall["id"])
+        for _ in range(50):  # pub/sub delivery is asynchronous: allow it a moment
+            after = (await scan(other, w.gtin("a2"), code)).json()
+            if "recall" in after:
+                break
+            await asyncio.sleep(0.02)
+        assert after["recall"]["id"] == recall["id"]
+        assert after["verdict"] == "already_scanned"
