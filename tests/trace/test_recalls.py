@@ -33,6 +33,7 @@ from tests.factories.tenancy import make_brand, make_product
 from tests.factories.trace import (
     GenealogyWorld,
     activate_recall,
+    consume,
     create_recall,
     genealogy_world,
     scan,
@@ -609,3 +610,21 @@ async def test_activation_reaches_another_worker_at_once(
             await asyncio.sleep(0.02)
         assert after["recall"]["id"] == recall["id"]
         assert after["verdict"] == "already_scanned"
+
+
+async def test_a_batch_that_consumes_a_recalled_lot_later_is_covered_at_once(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await genealogy_world(app, client)
+    [code] = w.codes(app, "control", [0])
+    recall = await _lot_recall(client, w)
+    await activate_recall(client, w.admin, recall["id"])
+    assert "recall" not in (await scan(client, w.gtin("control"), code)).json()
+    await consume(client, w.admin, w.batches["control"].id, w.shared["id"], quantity=1.0)
+    assert (await scan(client, w.gtin("control"), code)).json()["recall"]["id"] == recall["id"]
+    removed = await client.delete(
+        f"/v1/admin/batches/{w.batches['control'].id}/materials/{w.shared['id']}",
+        headers=w.admin,
+    )
+    assert removed.status_code == 204, removed.text
+    assert "recall" not in (await scan(client, w.gtin("control"), code)).json()
