@@ -115,20 +115,25 @@ class DeliveryAttempt(Base):
     success: Mapped[bool]
 
 
-class DistributorInboxEntry(Base):
-    """A notification in a distributor's API inbox."""
-
-    __tablename__ = "distributor_inbox"
+class _InboxEntry:
+    """Columns every inbox shares: which event, what it said, when it was read."""
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     brand_id: Mapped[uuid.UUID]
-    distributor_id: Mapped[uuid.UUID]
     event_id: Mapped[int] = mapped_column(BigInteger)
     event_uid: Mapped[uuid.UUID]
     event_type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class DistributorInboxEntry(_InboxEntry, Base):
+    """A notification in a distributor's API inbox."""
+
+    __tablename__ = "distributor_inbox"
+
+    distributor_id: Mapped[uuid.UUID]
 
     __table_args__ = (
         UniqueConstraint("event_id", "distributor_id"),
@@ -136,20 +141,12 @@ class DistributorInboxEntry(Base):
     )
 
 
-class ConsumerInboxEntry(Base):
+class ConsumerInboxEntry(_InboxEntry, Base):
     """A notification in a web consumer's in-app inbox (keyed by the gateway's device hash)."""
 
     __tablename__ = "consumer_inbox"
 
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    brand_id: Mapped[uuid.UUID]
     device_hash: Mapped[str] = mapped_column(String(64))
-    event_id: Mapped[int] = mapped_column(BigInteger)
-    event_uid: Mapped[uuid.UUID]
-    event_type: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime]
-    read_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("event_id", "device_hash"),

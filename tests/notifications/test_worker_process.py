@@ -9,8 +9,6 @@ in flight; it honours the idempotency key, so a re-sent event is acknowledged, n
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from admin_api.notifications.models import NotificationDelivery
 from kernel.db import create_engine, create_session_factory
 from kernel.settings import Settings
 from tests.conftest import running_app
+from tests.e2e.test_crash_durability import _server_env
 from tests.factories.notifications import create_subscription, emit_event, wait_until
 from tests.factories.tenancy import brand_admin
 from tests.support.webhook_receiver import WebhookReceiver
@@ -34,25 +33,14 @@ EVENTS = 40
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGUARD_")}
+    """The crash test's server environment plus quick polls, a short lease, small backoff."""
+    env = _server_env(settings)
     env.update(
-        SCANGUARD_ENV="test",
-        SCANGUARD_DATABASE_URL=settings.database_url,
-        SCANGUARD_REDIS_URL=settings.redis_url,
-        SCANGUARD_REDIS_PREFIX=settings.redis_prefix,
-        SCANGUARD_JWT_SECRET=settings.jwt_secret.hex(),
-        SCANGUARD_CODE_KEYS=",".join(
-            f"{kid}:{base64.b64encode(secret).decode()}"
-            for kid, secret in settings.code_keyring.items()
-        ),
-        SCANGUARD_LOG_LEVEL="WARNING",
         SCANGUARD_OUTBOX_POLL_INTERVAL_S="0.05",
         SCANGUARD_WEBHOOK_TIMEOUT_S="1",  # lease = 2 s: a killed worker's claims return soon
         SCANGUARD_WEBHOOK_BACKOFF_BASE_S="0.05",
         SCANGUARD_WEBHOOK_BACKOFF_MAX_S="0.2",
     )
-    if settings.database_schema:
-        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database_schema
     return env
 
 
