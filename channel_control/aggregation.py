@@ -177,6 +177,23 @@ async def _get_or_create(
 # ---------------------------------------------------------------------------------------------
 # Idempotent operations
 # ---------------------------------------------------------------------------------------------
+def _request_doc(
+    container: ContainerRef,
+    codes: list[str],
+    ranges: list[RangeInput],
+    cases: list[ContainerRef],
+    **options: Any,
+) -> dict[str, Any]:
+    """The request as stored for idempotent replays (its hash is compared)."""
+    return {
+        "container": asdict(container),
+        "codes": codes,
+        "ranges": [asdict(r) for r in ranges],
+        "cases": [asdict(c) for c in cases],
+        **options,
+    }
+
+
 def _fingerprint(request: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -269,14 +286,7 @@ async def pack(
     container they are in now (repack); without it they are ``already_packed`` failures."""
     brand_id = checker.brand_id
     _check_sizes(kind, codes, ranges, cases)
-    request = {
-        "container": asdict(container),
-        "kind": kind,
-        "codes": codes,
-        "ranges": [asdict(r) for r in ranges],
-        "cases": [asdict(c) for c in cases],
-        "move": move,
-    }
+    request = _request_doc(container, codes, ranges, cases, kind=kind, move=move)
     await lock_brand_channel(session, brand_id)
     begun = await _begin(session, brand_id, "pack", idempotency_key, request, actor)
     if isinstance(begun, dict):
@@ -700,13 +710,7 @@ async def unpack(
         )
     target = await find_container(session, checker, container)
     _check_sizes(target.kind, codes, ranges, cases)
-    request = {
-        "container": asdict(container),
-        "codes": codes,
-        "ranges": [asdict(r) for r in ranges],
-        "cases": [asdict(c) for c in cases],
-        "all": everything,
-    }
+    request = _request_doc(container, codes, ranges, cases, all=everything)
     await lock_brand_channel(session, brand_id)
     begun = await _begin(session, brand_id, "unpack", idempotency_key, request, actor)
     if isinstance(begun, dict):

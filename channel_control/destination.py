@@ -15,7 +15,6 @@ a real Redis, in every other worker via pub/sub; the TTL bounds staleness if a m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections import OrderedDict
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import (
     BindParameter,
     CompoundSelect,
@@ -43,11 +41,10 @@ from channel_control.models import Distributor
 from channel_control.shipping_models import Aggregation, Container, UnitPosition
 from channel_control.territory import Territory, territory_from_json
 from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.pubsub import listen
 from kernel.runtime import Runtime
 
 __all__ = ["Destination", "DestinationResolver", "Position", "current_position"]
-
-log = structlog.get_logger("channel_control.destination")
 
 INVALIDATION_CHANNEL = "cc:dest:invalidate"
 
@@ -94,7 +91,8 @@ def _position(row: object, prefix: str, source: str) -> Position | None:
     )
 
 
-_POSITION_NAMES = (
+# The projection columns every position row carries (unit_positions, containers).
+POSITION_FIELDS = (
     "distributor_id",
     "shipment_id",
     "document_number",
@@ -118,7 +116,7 @@ def _build_statement() -> CompoundSelect[Any]:
 
     def holder_columns(entity: Any, holder: Any) -> list[Any]:
         return [
-            *(getattr(entity, name).label(name) for name in _POSITION_NAMES),
+            *(getattr(entity, name).label(name) for name in POSITION_FIELDS),
             holder.name.label("holder_name"),
             holder.territory.label("holder_territory"),
         ]
@@ -237,7 +235,10 @@ class DestinationResolver:
     async def start(self) -> None:
         """Subscribe to other workers' invalidations (a real Redis only)."""
         if not self.rt.settings.redis_is_embedded:
-            self._listener = asyncio.create_task(self._listen(), name="destination-invalidation")
+            self._listener = asyncio.create_task(
+                listen(self.rt, self.rt.key(INVALIDATION_CHANNEL), self._on_message),
+                name="destination-invalidation",
+            )
 
     async def stop(self) -> None:
         if self._listener:
@@ -245,26 +246,8 @@ class DestinationResolver:
             await asyncio.wait({self._listener}, timeout=2.0)
             self._listener = None
 
-    async def _listen(self) -> None:
-        channel = self.rt.key(INVALIDATION_CHANNEL)
-        while True:
-            pubsub = self.rt.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel)
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message and message.get("type") == "message":
-                        data = message["data"]
-                        text = data.decode() if isinstance(data, bytes) else str(data)
-                        self._bump(uuid.UUID(text))
-            except asyncio.CancelledError:
-                raise
-            except (*REDIS_DOWN_ERRORS, RuntimeError, ValueError) as exc:  # type: ignore[misc]  # tuple of exception types
-                log.warning("channel_control.destination.listener_failed", error=str(exc))
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(*REDIS_DOWN_ERRORS, RuntimeError):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]  # redis-py stub
+    def _on_message(self, text: str) -> None:
+        self._bump(uuid.UUID(text))
 
     # ---- lookups ---------------------------------------------------------------------------
     async def resolve(self, brand_id: uuid.UUID, kid: int, index: int) -> Destination | None:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channel_control.destination import Position
+from channel_control.destination import POSITION_FIELDS, Position
 from channel_control.shipping_models import Aggregation, Container, UnitPosition
 from channel_control.units import coalesce, pieces
 
@@ -31,15 +31,6 @@ __all__ = [
     "set_unit_positions",
     "unit_position_rows",
 ]
-
-POSITION_FIELDS = (
-    "distributor_id",
-    "shipment_id",
-    "document_number",
-    "shipped_at",
-    "moved_at",
-    "received",
-)
 
 
 # pg_advisory_xact_lock(namespace, key): the namespace keeps these locks apart from others.

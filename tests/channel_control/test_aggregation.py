@@ -43,18 +43,19 @@ async def test_bulk_pack_reports_each_bad_code_and_packs_the_rest(
     # Items 2000-2009 go into another case first.
     await pack(client, w.admin, w.case(1), codes=w.item_list(range(2000, 2010)))
 
+    mixed = [
+        *good,
+        forged,
+        foreign,
+        "https://x.test/not-a-link",
+        good[7],
+        *w.item_list(range(2000, 2010)),
+    ]
     body = await pack(
         client,
         w.admin,
         w.case(0),
-        codes=[
-            *good,
-            forged,
-            foreign,
-            "https://x.test/not-a-link",
-            good[7],
-            *w.item_list(range(2000, 2010)),
-        ],
+        codes=mixed,
         key="pack-1",
     )
     assert body["units"] == 2000
@@ -76,14 +77,7 @@ async def test_bulk_pack_reports_each_bad_code_and_packs_the_rest(
         client,
         w.admin,
         w.case(0),
-        codes=[
-            *good,
-            forged,
-            foreign,
-            "https://x.test/not-a-link",
-            good[7],
-            *w.item_list(range(2000, 2010)),
-        ],
+        codes=mixed,
         key="pack-1",
     )
     assert again["replayed"] is True

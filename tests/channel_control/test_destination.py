@@ -4,6 +4,7 @@ are cached and invalidated by writes. Plus the SSCC check digit, property-tested
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from litestar import Litestar
@@ -21,6 +23,8 @@ from channel_control.destination import DestinationResolver
 from channel_control.positions import dense_groups
 from channel_control.units import coalesce, is_valid_sscc, normalize_sscc, pieces, sscc_check_digit
 from kernel.errors import InvalidInput
+from kernel.settings import Settings
+from tests.conftest import running_app
 from tests.factories.shipping import ship, shipping_world
 
 CHAIN = 10
@@ -205,3 +209,30 @@ def test_coalesce_and_dense_groups_keep_every_unit_once(raw: list[tuple[int, int
     assert all(a[1] < b[0] for a, b in itertools.pairwise(runs))  # disjoint, not touching
     groups = dense_groups(runs)
     assert [r for g in groups for r in g] == runs
+
+
+async def test_another_worker_drops_its_cached_answer_after_a_shipment(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Two app instances on one database and Redis: a shipment through the first makes the
+    second's cached answer stale at once (pub/sub with a real Redis; the embedded store is
+    one process, where both share nothing but the database, so only the TTL would help)."""
+    if settings.redis_is_embedded:
+        pytest.skip("one process: invalidation is in-process (covered above)")
+    w = await shipping_world(app, items=5)
+    d1, d2, _ = w.distributors
+    await ship(client, w.admin, to=d1, ranges=[w.item_range(0, 5)])
+    async with running_app(settings) as (other, _):
+        resolver: DestinationResolver = other.state.destinations
+        before = await resolver.resolve(w.brand.id, w.items.kid, w.items.first_index)
+        assert before is not None
+        assert before.distributor_id == d1.id
+        await ship(client, w.admin, kind="transfer", source=d1, to=d2, ranges=[w.item_range(0, 5)])
+        after = before
+        for _ in range(100):
+            after = await resolver.resolve(w.brand.id, w.items.kid, w.items.first_index)
+            if after is not None and after.distributor_id == d2.id:
+                break
+            await asyncio.sleep(0.02)
+        assert after is not None
+        assert after.distributor_id == d2.id
