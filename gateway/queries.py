@@ -69,19 +69,20 @@ async def device_scan_of(
 ) -> DeviceScan | None:
     """The latest scan of ``code_id`` by ``device_hash`` (loyalty claims), None if it never
     scanned it; ``code_suspicious`` is true when any scan of the code got that verdict."""
-    row = (
+    suspicious = (
+        select(Scan.id).where(Scan.code_id == code_id, Scan.verdict == "suspicious").exists()
+    )
+    found = (
         await session.execute(
-            select(Scan)
+            select(Scan, suspicious.label("suspicious"))
             .where(Scan.code_id == code_id, Scan.device_hash == device_hash)
             .order_by(Scan.scanned_at.desc(), Scan.id.desc())
             .limit(1)
         )
-    ).scalar_one_or_none()
-    if row is None:
+    ).one_or_none()
+    if found is None:
         return None
-    suspicious = await session.scalar(
-        select(Scan.id).where(Scan.code_id == code_id, Scan.verdict == "suspicious").limit(1)
-    )
+    row, code_suspicious = found
     return DeviceScan(
         scan_uid=row.scan_uid,
         scanned_at=row.scanned_at,
@@ -95,5 +96,5 @@ async def device_scan_of(
         location_source=row.location_source,
         shipment_id=row.shipment_id,
         distributor_id=row.distributor_id,
-        code_suspicious=suspicious is not None,
+        code_suspicious=bool(code_suspicious),
     )

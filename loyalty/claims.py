@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -235,20 +235,31 @@ class LoyaltyService:
         reasons: list[str] = []
         if scan is not None and (scan.code_suspicious or scan.verdict == "suspicious"):
             reasons.append("suspicious_code")
-        recent = select(func.count()).where(Claim.created_at >= since, Claim.id != claim.id)
-        group = await session.scalar(
-            recent.where(Claim.consumer_id == claim.consumer_id, Claim.group_key == claim.group_key)
+        same_group = and_(
+            Claim.consumer_id == claim.consumer_id, Claim.group_key == claim.group_key
         )
-        if int(group or 0) >= s.fraud_group_max_claims:
-            reasons.append("case_harvest")
-        if (
-            int(await session.scalar(recent.where(Claim.ip == claim.ip)) or 0)
-            >= s.fraud_ip_max_claims
+        same_ip, same_device = Claim.ip == claim.ip, Claim.device_hash == claim.device_hash
+        counts = (
+            await session.execute(  # one round trip for the three counts (indexed each)
+                select(
+                    func.coalesce(func.sum(case((same_group, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((same_ip, 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((same_device, 1), else_=0)), 0),
+                ).where(
+                    Claim.created_at >= since,
+                    Claim.id != claim.id,
+                    or_(same_group, same_ip, same_device),
+                )
+            )
+        ).one()
+        for count, limit, reason in zip(
+            counts,
+            (s.fraud_group_max_claims, s.fraud_ip_max_claims, s.fraud_device_max_claims),
+            ("case_harvest", "ip_burst", "device_burst"),
+            strict=True,
         ):
-            reasons.append("ip_burst")
-        devices = await session.scalar(recent.where(Claim.device_hash == claim.device_hash))
-        if int(devices or 0) >= s.fraud_device_max_claims:
-            reasons.append("device_burst")
+            if int(count) >= limit:
+                reasons.append(reason)
         position = gps or (
             GpsFix(scan.lat, scan.lon, scan.accuracy_m)
             if scan is not None

@@ -105,11 +105,17 @@ async def ensure_account(
 async def lock_account(session: AsyncSession, consumer_id: uuid.UUID, brand_id: uuid.UUID) -> None:
     """Create the account if needed and take its row lock (PostgreSQL) / the write lock
     (SQLite) until the transaction ends: serialises one consumer's claims at one brand."""
-    await ensure_account(session, consumer_id, brand_id)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    stmt = insert(Account).values(
+        consumer_id=consumer_id, brand_id=brand_id, balance=0, pending=0, updated_at=now
+    )
+    # One round trip: create the row or, when it exists, update it (which takes its lock).
     await session.execute(
-        update(Account)
-        .where(Account.consumer_id == consumer_id, Account.brand_id == brand_id)
-        .values(updated_at=utcnow())
+        stmt.on_conflict_do_update(
+            index_elements=["consumer_id", "brand_id"], set_={"updated_at": now}
+        )
     )
 
 
