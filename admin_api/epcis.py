@@ -33,6 +33,8 @@ from anticounterfeit.genealogy import CodeRange
 from anticounterfeit.models import Batch, CodeRangeEvent, CodeRoll, Product, RangeAction
 from anticounterfeit.trace_models import Recall
 from channel_control.aggregation import AggregationRecord
+from channel_control.recall_queries import RangePacking, RangeShipment, range_channel_history
+from channel_control.shipping_models import Shipment
 from channel_control.whereabouts import ChainEntry
 from kernel.db import utcnow
 from kernel.errors import NotFound
@@ -234,6 +236,10 @@ async def batch_document(
     intervals = [_Interval(r.roll_id, r.seq_start, r.seq_end) for r in ranges]
     events = _lifecycle_events(ranges, await _range_events(session, intervals), what)
     events += _recall_events(await _recalls_over(session, brand_id, intervals), what)
+    packings, moved = await range_channel_history(
+        session, brand_id, [(r.lo_code_id, r.hi_code_id) for r in ranges]
+    )
+    events += _range_channel_events(resolver_base_url, epc_class, packings, moved)
     return _document(events)
 
 
@@ -283,42 +289,86 @@ def _channel_events(
                 )
             )
     for entry in chain:
-        shipment = entry.shipment
-        shipped: dict[str, Any] = {
-            "epcList": [epc],
-            "bizTransactionList": [{"type": "desadv", "bizTransaction": f"urn:uuid:{shipment.id}"}],
-        }
-        if shipment.to_distributor_id is not None:
-            shipped["destinationList"] = [
-                {"type": "owning_party", "destination": f"urn:uuid:{shipment.to_distributor_id}"}
-            ]
-        if shipment.from_distributor_id is not None:
-            shipped["sourceList"] = [
-                {"type": "owning_party", "source": f"urn:uuid:{shipment.from_distributor_id}"}
-            ]
+        events += _shipping_events(entry.shipment, {"epcList": [epc]}, epc)
+    return events
+
+
+def _shipping_events(
+    shipment: Shipment, what: dict[str, Any], subject: str
+) -> list[dict[str, Any]]:
+    """Shipping (in_transit) and, once received, receiving of ``what`` by ``shipment``."""
+    shipped: dict[str, Any] = {
+        **what,
+        "bizTransactionList": [{"type": "desadv", "bizTransaction": f"urn:uuid:{shipment.id}"}],
+    }
+    if shipment.to_distributor_id is not None:
+        shipped["destinationList"] = [
+            {"type": "owning_party", "destination": f"urn:uuid:{shipment.to_distributor_id}"}
+        ]
+    if shipment.from_distributor_id is not None:
+        shipped["sourceList"] = [
+            {"type": "owning_party", "source": f"urn:uuid:{shipment.from_distributor_id}"}
+        ]
+    events = [
+        _event(
+            "ObjectEvent",
+            "OBSERVE",
+            shipment.shipped_at,
+            "shipping",
+            "in_transit",
+            f"ship:{shipment.id}:{subject}",
+            shipped,
+        )
+    ]
+    if shipment.received_at is not None:
         events.append(
             _event(
                 "ObjectEvent",
                 "OBSERVE",
-                shipment.shipped_at,
-                "shipping",
-                "in_transit",
-                f"ship:{shipment.id}:{epc}",
+                shipment.received_at,
+                "receiving",
+                "in_progress",
+                f"receive:{shipment.id}:{subject}",
                 shipped,
             )
         )
-        if shipment.received_at is not None:
+    return events
+
+
+def _range_channel_events(
+    resolver_base_url: str,
+    epc_class: str,
+    packings: Sequence[RangePacking],
+    moved: Sequence[RangeShipment],
+) -> list[dict[str, Any]]:
+    """Class-level packing / unpacking and shipping / receiving of a batch's units."""
+    events: list[dict[str, Any]] = []
+    for p in packings:
+        children: dict[str, Any] = (
+            {"childEPCs": [_container_uri(resolver_base_url, p.child_label)]}
+            if p.child_label
+            else {"childQuantityList": [{"epcClass": epc_class, "quantity": p.units}]}
+        )
+        what = {"parentID": _container_uri(resolver_base_url, p.parent_label), **children}
+        ident = f"{p.packed_operation_id}:{p.parent_label}:{p.child_label}:{epc_class}"
+        events.append(
+            _event("AggregationEvent", "ADD", p.packed_at, "packing", None, "pack:" + ident, what)
+        )
+        if p.unpacked_at is not None:
             events.append(
                 _event(
-                    "ObjectEvent",
-                    "OBSERVE",
-                    shipment.received_at,
-                    "receiving",
-                    "in_progress",
-                    f"receive:{shipment.id}:{epc}",
-                    shipped,
+                    "AggregationEvent",
+                    "DELETE",
+                    p.unpacked_at,
+                    "unpacking",
+                    None,
+                    f"unpack:{p.unpacked_operation_id}:{ident}",
+                    what,
                 )
             )
+    for m in moved:
+        what = {"quantityList": [{"epcClass": epc_class, "quantity": m.units}]}
+        events += _shipping_events(m.shipment, what, epc_class)
     return events
 
 

@@ -235,6 +235,29 @@ async def test_code_history_includes_packing_shipping_and_receiving(
         {"type": "owning_party", "destination": f"urn:uuid:{north.id}"}
     ]
 
+    # The batch's document has the same history at class level (quantities of its units).
+    batch_doc = (
+        await client.get(f"/v1/admin/epcis/batches/{w.batches['a1'].id}", headers=w.admin)
+    ).json()
+    assert _errors(validator, batch_doc) == []
+    batch_events = batch_doc["epcisBody"]["eventList"]
+    epc_class = f"{RESOLVER}/01/{w.gtin('a1')}/10/L100"
+    packed = [e for e in batch_events if e["bizStep"] == "packing"]
+    assert [(e["parentID"], e.get("childQuantityList"), e.get("childEPCs")) for e in packed] == [
+        (case_uri, [{"epcClass": epc_class, "quantity": 2}], None),
+        (f"{RESOLVER}/00/{sscc}", None, [case_uri]),
+    ]
+    moved = [e for e in batch_events if e["bizStep"] in ("shipping", "receiving")]
+    assert [(e["bizStep"], e["quantityList"]) for e in moved] == [
+        ("shipping", [{"epcClass": epc_class, "quantity": 2}]),
+        ("receiving", [{"epcClass": epc_class, "quantity": 2}]),
+    ]
+    assert moved[0]["destinationList"][0]["destination"] == f"urn:uuid:{north.id}"
+    other_batch = (
+        await client.get(f"/v1/admin/epcis/batches/{w.batches['a2'].id}", headers=w.admin)
+    ).json()
+    assert not [e for e in other_batch["epcisBody"]["eventList"] if e["bizStep"] == "shipping"]
+
     # Unpacking the unit shows as an AggregationEvent DELETE.
     await unpack(client, w.admin, case_ref, codes=[scan_path(w.gtin("a1"), unit)])
     after = (
@@ -245,3 +268,8 @@ async def test_code_history_includes_packing_shipping_and_receiving(
     assert len(deleted) == 1
     assert deleted[0]["action"] == "DELETE"
     assert deleted[0]["parentID"] == case_uri
+    batch_after = (
+        await client.get(f"/v1/admin/epcis/batches/{w.batches['a1'].id}", headers=w.admin)
+    ).json()
+    assert _errors(validator, batch_after) == []
+    assert any(e["bizStep"] == "unpacking" for e in batch_after["epcisBody"]["eventList"])
