@@ -558,9 +558,15 @@ async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
 
     recall = await _lot_recall(client, w)
     await activate_recall(client, w.admin, recall["id"])
-    shipped = (
+    # A consumer scans a unit north holds: the hit is counted for north (the scan path's
+    # channel context), i.e. a recalled unit still in north's market.
+    [held_by_north] = w.codes(app, "a1", [1])
+    assert (await scan(client, w.gtin("a1"), held_by_north)).json()["recall"]["id"] == recall["id"]
+    affected = (
         await client.get(f"/v1/admin/recalls/{recall['id']}/affected", headers=w.viewer)
-    ).json()["shipped"]
+    ).json()
+    assert affected["hits"]["by_distributor"] == [{"key": str(north.id), "scans": 1, "units": 1}]
+    shipped = affected["shipped"]
     assert shipped == {
         "units_with_distributors": 7,
         "returned_to_brand": 1,
