@@ -52,6 +52,7 @@ import httpx
 from kernel.migrate import upgrade
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
+from loadtests.claim_scenario import CLAIM_ENV, check_claimed_again, claim_lines, seed_claims
 from loadtests.regions import random_client_ip, write_region_database
 from loadtests.seed import SeedPlan, seed
 
@@ -500,7 +501,8 @@ def run(args: argparse.Namespace) -> int:
         print(WRK_MISSING, file=sys.stderr)
         return 2
     parts = 1 + args.repeats
-    genuine_parts = parts * (2 if args.ab_tree else 1)
+    claim_parts = parts if "claim" in args.scenarios else 0  # first scan + claim
+    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts
     per_run = args.codes_per_run
     tmp = Path(tempfile.mkdtemp(prefix="scanguard-bench-"))
     results: dict[str, Any] = {}
@@ -526,6 +528,11 @@ def run(args: argparse.Namespace) -> int:
                 return await seed(runtime, plan)
 
             data = run_job(settings, job)
+            tokens: list[str] = []
+            if claim_parts:
+                brand_id = data["brand"]["id"]
+                tokens = run_job(settings, lambda rt: seed_claims(rt, brand_id))
+                env.update(CLAIM_ENV)
             codes: dict[str, list[list[str]]] = data["codes"]
             # Reserve a few codes of each class for the verdict checks.
             check = {name: codes[name][:3] for name in codes}
@@ -542,6 +549,16 @@ def run(args: argparse.Namespace) -> int:
                 write_lines(tmp / f"genuine-{i}.tsv", lines_for(part, "dev"))
                 for i, part in enumerate(_slices(fresh, genuine_parts))
             ]
+            claim_start = genuine_parts - claim_parts
+            claim_slices = _slices(fresh, genuine_parts)[claim_start : claim_start + claim_parts]
+            claim_files = [
+                write_lines(
+                    tmp / f"claim-{i}.tsv",
+                    claim_lines(part, tokens, rng_ips, resolver=RESOLVER, tag=f"cdev{i}"),
+                )
+                for i, part in enumerate(claim_slices)
+            ]
+            genuine_all = genuine_all[: len(genuine_all) - claim_parts]
             genuine_files, genuine_base_files = genuine_all[:parts], genuine_all[parts:]
             repeat_lines = lines_for(codes["repeat"][3:] * 20, "rdev")
             repeat_file = write_lines(tmp / "repeat.tsv", repeat_lines)
@@ -668,6 +685,14 @@ def run(args: argparse.Namespace) -> int:
                     gtin, code = check["forged"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
                         problems.append(f"check forged after run: {err}")
+                if "claim" in args.scenarios:
+                    results["claim"] = measure(
+                        args, "claim", url, claim_files, reuse_ok=False, server=gateway
+                    )
+                    pair = claim_slices[0][5]  # claimed during the warm-up
+                    err = check_claimed_again(url, pair, "cdev0-5", tokens[5], resolver=RESOLVER)
+                    if err is not None:
+                        problems.append(f"check claim: {err}")
                 health = httpx.get(url + "/health", timeout=5).json()
                 if health.get("status") != "ok":
                     problems.append(f"gateway health after the run: {health}")
@@ -705,6 +730,8 @@ def report(
     figures["ratio_genuine_to_bare_redis"] = ratio("genuine", "bare_redis")
     figures["ratio_repeat_to_bare_redis"] = ratio("repeat", "bare_redis")
     figures["ratio_forged_to_hello"] = ratio("forged", "hello")
+    if "claim" in results:  # half the claim run's requests are first scans, half claims
+        figures["claim_pairs_per_s"] = round(results["claim"].rps / 2, 1)
     for name in ("genuine", "repeat", "forged"):  # --ab-tree: this tree vs the base tree
         if f"{name}_base" in results:
             figures[f"ab_{name}_new_to_base"] = ratio(name, f"{name}_base")
@@ -752,7 +779,7 @@ def report(
     return 1 if problems else 0
 
 
-SCENARIOS = ("bare_redis", "genuine", "repeat", "forged", "hello")
+SCENARIOS = ("bare_redis", "genuine", "repeat", "forged", "hello", "claim")
 
 
 def main(argv: list[str] | None = None) -> int:
