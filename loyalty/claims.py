@@ -29,6 +29,7 @@ from anticounterfeit.codes import Keyring, verify_code, verify_pin
 from anticounterfeit.digital_link import parse_digital_link
 from anticounterfeit.metadata import CodeMetadataService
 from anticounterfeit.models import code_id_of
+from channel_control.destination import current_position
 from channel_control.territory import haversine_m
 from gateway.geo import GpsFix
 from gateway.queries import DeviceScan, device_scan_of, first_scan_of
@@ -117,11 +118,9 @@ class LoyaltyService:
             )
         scan = await device_scan_of(session, code_id, device)
         now = utcnow()
-        group_key = (
-            f"shipment:{scan.shipment_id}"
-            if scan and scan.shipment_id
-            else (f"batch:{state.batch.id}" if state.batch else f"roll:{meta.roll_id}")
-        )
+        group_key = await self._group_of(session, meta.brand_id, code_id, scan)
+        if group_key is None:
+            group_key = f"batch:{state.batch.id}" if state.batch else f"roll:{meta.roll_id}"
         claim = Claim(
             code_id=code_id,
             brand_id=meta.brand_id,
@@ -271,6 +270,20 @@ class LoyaltyService:
         if position is not None and await self._at_premises(session, claim.brand_id, position):
             reasons.append("at_distributor_premises")
         return reasons
+
+    async def _group_of(
+        self, session: AsyncSession, brand_id: uuid.UUID, code_id: int, scan: DeviceScan | None
+    ) -> str | None:
+        """The case the unit is packed in (channel control's aggregation), else the shipment
+        it travelled in; None when channel control knows neither (then batch or roll)."""
+        position, case_id, _pallet_id = await current_position(session, brand_id, code_id)
+        if case_id is not None:
+            return f"case:{case_id}"
+        if position is not None and position.shipment_id is not None:
+            return f"shipment:{position.shipment_id}"
+        if scan is not None and scan.shipment_id is not None:
+            return f"shipment:{scan.shipment_id}"
+        return None
 
     async def _at_premises(self, session: AsyncSession, brand_id: uuid.UUID, gps: GpsFix) -> bool:
         sites = (

@@ -11,7 +11,16 @@ from sqlalchemy import select
 from kernel.outbox import OutboxEvent
 from kernel.settings import Settings
 from tests.conftest import running_app
-from tests.factories.loyalty import LoyaltyBrand, claim, consumer, scan, setup_loyalty
+from tests.factories.codes import codes_of, make_roll, scan_path
+from tests.factories.loyalty import (
+    RESOLVER,
+    LoyaltyBrand,
+    claim,
+    consumer,
+    scan,
+    setup_loyalty,
+)
+from tests.factories.tenancy import make_product
 
 SHANGHAI = {"lat": 31.2304, "lon": 121.4737, "accuracy_m": 10}
 
@@ -151,3 +160,37 @@ async def test_claims_at_a_distributors_premises_are_held(
     await scan(client, setup.url(1), "home-phone", location=far)
     at_home = await claim(client, await consumer(app), setup.url(1), "home-phone")
     assert at_home.json()["status"] == "credited"
+
+
+async def test_claims_from_one_case_are_grouped_by_the_case(settings: Settings) -> None:
+    """Codes packed into one case (channel control's aggregation) form one group, across
+    batches: the third claim from the case within the window is held."""
+    async with running_app(settings.with_overrides(fraud_group_max_claims=2)) as (app, client):
+        setup = await setup_loyalty(app, client)
+        second_roll = await make_roll(app, setup.brand, setup.product, count=5)
+        other = codes_of(app, second_roll, setup.product.gtin, range(5))
+        in_case = [setup.url(0), setup.url(1), RESOLVER + scan_path(setup.product.gtin, other[0])]
+        case_product = await make_product(app, setup.brand)
+        case_roll = await make_roll(app, setup.brand, case_product, count=1)
+        (case_code,) = codes_of(app, case_roll, case_product.gtin, [0])
+        case_ref = {"code": scan_path(case_product.gtin, case_code)}
+        packed = await client.post(
+            "/v1/admin/aggregation/pack",
+            json={"container": case_ref, "kind": "case", "codes": in_case},
+            headers=setup.admin,
+        )
+        assert packed.status_code == 200, packed.text
+        assert not packed.json().get("failures"), packed.text
+        who = await consumer(app)
+        statuses = []
+        for n, url in enumerate([setup.url(5), *in_case]):  # a loose code first
+            await scan(client, url, f"phone-{n}")
+            response = await claim(client, who, url, f"phone-{n}")
+            statuses.append((response.json()["status"], response.json()["hold_reasons"]))
+        # Codes 0 and 1 share the roll with the loose code 5, but they are grouped by case.
+        assert statuses == [
+            ("credited", []),
+            ("credited", []),
+            ("credited", []),
+            ("held", ["case_harvest"]),
+        ]
