@@ -32,7 +32,7 @@ from admin_api.notifications.runner import notifications_lifespan
 from admin_api.users import active_user_guard
 from anticounterfeit.codes import Keyring
 from anticounterfeit.metadata import CodeMetadataService
-from channel_control.destination import DestinationResolver
+from channel_control.destination_cache import IntervalDestinationResolver
 from channel_control.diversion import DiversionRecorder
 from channel_control.diversion_stream import AlertBroadcaster
 from gateway.fastpath import ScanFastPath
@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> Litestar:
         runtime = Runtime.create(settings)
         keyring = Keyring.from_mapping(settings.code_keyring)
         metadata = CodeMetadataService(runtime)
-        destinations = DestinationResolver(runtime)
+        destinations = IntervalDestinationResolver(runtime)
         alert_stream = AlertBroadcaster(runtime)
         diversion = DiversionRecorder(
             runtime.session_factory,

@@ -23,6 +23,7 @@ transaction, and, after the commit, a live message to the brand's SSE subscriber
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from channel_control.destination import Destination, DestinationResolver
 from channel_control.diversion_stream import AlertBroadcaster
@@ -43,7 +45,7 @@ from channel_control.models import (
     DiversionSignal,
     DiversionTally,
 )
-from channel_control.territory import territory_contains, territory_to_json
+from channel_control.territory import Territory, territory_contains, territory_to_json
 from kernel.outbox import emit
 
 __all__ = [
@@ -81,6 +83,12 @@ class RuleValues:
 
 
 DEFAULT_RULE = RuleValues()
+
+
+@functools.lru_cache(maxsize=4096)
+def _territory_json(territory: Territory) -> dict[str, Any]:
+    """The evidence form of a territory, built once per territory (rows share it, read-only)."""
+    return territory_to_json(territory)
 
 
 def area_of(country: str | None, region: str | None) -> str:
@@ -183,7 +191,7 @@ class DiversionRecorder:
                 "distributor_name": destination.distributor_name[:200],
                 "shipment_id": destination.shipment_id,
                 "document_number": destination.document_number[:100],
-                "expected_territory": territory_to_json(destination.territory),
+                "expected_territory": _territory_json(destination.territory),
                 "area": area,
                 "country": location.country,
                 "region": location.region,
@@ -346,40 +354,55 @@ async def apply_rules(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Attach new signals to open alerts, open alerts where a rule is met; return the opened
-    alerts' payloads (to broadcast after commit)."""
+    alerts' payloads (to broadcast after commit).
+
+    Work per group is proportional to its *new* signals: an open alert's counts grow by what
+    joins it (codes already in the alert found through the (alert_id, code_id) index), never
+    by recounting everything it holds.
+    """
     opened: list[dict[str, Any]] = []
     rules: dict[uuid.UUID, RuleValues] = {}
+    held = aliased(DiversionSignal)
     for brand_id, distributor_id, area in sorted(groups, key=str):
         rule = rules.get(brand_id)
         if rule is None:
             rule = rules[brand_id] = (await rule_for(session, brand_id))[0]
         if not rule.enabled:
             continue
-        since = now - timedelta(hours=rule.window_hours)
         pending = (
             DiversionSignal.brand_id == brand_id,
             DiversionSignal.distributor_id == distributor_id,
             DiversionSignal.area == area,
             DiversionSignal.alert_id.is_(None),
-            DiversionSignal.observed_at >= since,
+            DiversionSignal.observed_at >= now - timedelta(hours=rule.window_hours),
             DiversionSignal.location_confidence >= rule.min_confidence,
         )
         key = open_key_of(brand_id, distributor_id, area)
         alert = (
             await session.execute(select(DiversionAlert).where(DiversionAlert.open_key == key))
         ).scalar_one_or_none()
+        codes_query = select(func.count(func.distinct(DiversionSignal.code_id))).where(*pending)
+        if alert is not None:  # only codes the alert does not hold yet are new to it
+            codes_query = codes_query.where(
+                ~select(held.id)
+                .where(held.alert_id == alert.id, held.code_id == DiversionSignal.code_id)
+                .exists()
+            )
+        count, first_seen, last_seen, name = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.min(DiversionSignal.observed_at),
+                    func.max(DiversionSignal.observed_at),
+                    func.max(DiversionSignal.distributor_name),
+                ).where(*pending)
+            )
+        ).one()
+        if not count:
+            continue
+        codes = int(await session.scalar(codes_query) or 0)
         if alert is None:
-            codes, first_seen, last_seen, name = (
-                await session.execute(
-                    select(
-                        func.count(func.distinct(DiversionSignal.code_id)),
-                        func.min(DiversionSignal.observed_at),
-                        func.max(DiversionSignal.observed_at),
-                        func.max(DiversionSignal.distributor_name),
-                    ).where(*pending)
-                )
-            ).one()
-            if int(codes or 0) < rule.min_distinct_codes:
+            if codes < rule.min_distinct_codes:
                 continue
             alert = DiversionAlert(
                 id=uuid.uuid4(),
@@ -389,8 +412,8 @@ async def apply_rules(
                 area=area,
                 status="open",
                 open_key=key,
-                distinct_codes=0,
-                signal_count=0,
+                distinct_codes=codes,
+                signal_count=int(count),
                 first_seen_at=_aware(first_seen),
                 last_seen_at=_aware(last_seen),
                 opened_at=now,
@@ -412,31 +435,6 @@ async def apply_rules(
                 )
             )
             await session.flush()
-            is_new = True
-        else:
-            is_new = False
-        await session.execute(
-            update(DiversionSignal)
-            .where(*pending)
-            .values(alert_id=alert.id)
-            .execution_options(synchronize_session=False)
-        )
-        count, codes, first_seen, last_seen = (
-            await session.execute(
-                select(
-                    func.count(),
-                    func.count(func.distinct(DiversionSignal.code_id)),
-                    func.min(DiversionSignal.observed_at),
-                    func.max(DiversionSignal.observed_at),
-                ).where(DiversionSignal.alert_id == alert.id)
-            )
-        ).one()
-        alert.signal_count = int(count)
-        alert.distinct_codes = int(codes)
-        if first_seen is not None:
-            alert.first_seen_at = _aware(first_seen)
-            alert.last_seen_at = _aware(last_seen)
-        if is_new:
             payload = alert_event_payload(alert)
             emit(
                 session,
@@ -451,8 +449,19 @@ async def apply_rules(
                 "channel_control.diversion.alert_opened",
                 alert_id=str(alert.id),
                 area=area,
-                distinct_codes=alert.distinct_codes,
+                distinct_codes=codes,
             )
+        else:
+            alert.signal_count += int(count)
+            alert.distinct_codes += codes
+            alert.first_seen_at = min(alert.first_seen_at, _aware(first_seen))
+            alert.last_seen_at = max(alert.last_seen_at, _aware(last_seen))
+        await session.execute(
+            update(DiversionSignal)
+            .where(*pending)
+            .values(alert_id=alert.id)
+            .execution_options(synchronize_session=False)
+        )
     return opened
 
 

@@ -108,7 +108,7 @@ class DiversionSignal(Base):
     __tablename__ = "diversion_signals"
     __table_args__ = (
         Index("ix_diversion_signals_group", "brand_id", "distributor_id", "area", "observed_at"),
-        Index("ix_diversion_signals_alert_id", "alert_id"),
+        Index("ix_diversion_signals_alert_id_code_id", "alert_id", "code_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from anticounterfeit.catalogue_routes import (
@@ -108,6 +108,7 @@ class DistributorController(Controller):
     @patch("/{distributor_id:uuid}")
     async def update_distributor(
         self,
+        request: Request[Any, Any, Any],
         distributor_id: FromPath[uuid.UUID],
         data: JSONBody[DistributorUpdate],
         principal: Caller,
@@ -128,6 +129,11 @@ class DistributorController(Controller):
         distributor = await services.update_distributor(
             db, principal, acting_brand, distributor_id, changes
         )
+        if "territory" in changes or "name" in changes:
+            # The scan path caches destinations with their territory: drop them, after the
+            # commit (else a scan in between could cache the old territory again).
+            await db.commit()
+            await request.app.state.destinations.invalidate_brand(acting_brand)
         return DistributorOut.of(distributor)
 
 

@@ -83,7 +83,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("scan_uid", name=op.f("uq_diversion_signals_scan_uid")),
     )
     with op.batch_alter_table("diversion_signals", schema=None) as batch_op:
-        batch_op.create_index("ix_diversion_signals_alert_id", ["alert_id"], unique=False)
+        batch_op.create_index(
+            "ix_diversion_signals_alert_id_code_id", ["alert_id", "code_id"], unique=False
+        )
         batch_op.create_index(
             "ix_diversion_signals_group",
             ["brand_id", "distributor_id", "area", "observed_at"],
@@ -156,7 +158,7 @@ def downgrade() -> None:
     op.drop_table("diversion_tallies")
     with op.batch_alter_table("diversion_signals", schema=None) as batch_op:
         batch_op.drop_index("ix_diversion_signals_group")
-        batch_op.drop_index("ix_diversion_signals_alert_id")
+        batch_op.drop_index("ix_diversion_signals_alert_id_code_id")
 
     op.drop_table("diversion_signals")
     with op.batch_alter_table("diversion_alerts", schema=None) as batch_op:
