@@ -41,7 +41,11 @@ __all__ = [
 
 CodeText = Annotated[str, Meta(min_length=1, max_length=300)]
 Codes = Annotated[list[CodeText], Meta(max_length=MAX_CODES_PER_CALL)]
-DocumentNumber = Annotated[str, Meta(min_length=1, max_length=100)]
+# Printable text only: PostgreSQL refuses NUL in text, and control characters in a document
+# number or note are never intended.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+DocumentNumber = Annotated[str, Meta(min_length=1, max_length=100, pattern=PRINTABLE)]
+Note = Annotated[str, Meta(max_length=500, pattern=PRINTABLE)]
 Seq = Annotated[int, Meta(ge=0, lt=2**40)]
 
 
@@ -175,7 +179,7 @@ class ShipmentCreate(_Input):
     codes: Codes = msgspec.field(default_factory=list)
     ranges: Ranges = msgspec.field(default_factory=list)
     containers: Refs = msgspec.field(default_factory=list)
-    note: Annotated[str, Meta(max_length=500)] | None = None
+    note: Note | None = None
 
 
 class DistributorShipmentCreate(_Input):
@@ -188,7 +192,7 @@ class DistributorShipmentCreate(_Input):
     codes: Codes = msgspec.field(default_factory=list)
     ranges: Ranges = msgspec.field(default_factory=list)
     containers: Refs = msgspec.field(default_factory=list)
-    note: Annotated[str, Meta(max_length=500)] | None = None
+    note: Note | None = None
 
 
 class PartyOut(msgspec.Struct, kw_only=True):

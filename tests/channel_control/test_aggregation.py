@@ -228,3 +228,26 @@ async def test_partial_unpack_of_scattered_codes_splits_one_row_exactly(
     assert await periods(101) == [(True, False), (True, True)]
     assert await periods(102) == [(True, True)]  # a one-unit stretch left in case 0
     assert await periods(1500) == [(False, True)]
+
+
+async def test_control_characters_are_answered_not_stored_raw(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=5, distributors=1)
+    body = await pack(client, w.admin, w.case(0), codes=["\x00bad", w.item(1)], key="nul-1")
+    assert body["units"] == 1
+    assert [f["code"] for f in body["failures"]] == ["malformed"]
+    again = await pack(client, w.admin, w.case(0), codes=["\x00bad", w.item(1)], key="nul-1")
+    assert again["replayed"] is True
+    shipment = await client.post(
+        "/v1/admin/shipments",
+        json={
+            "document_number": "DN\x00",
+            "kind": "outbound",
+            "to_distributor_id": str(w.distributors[0].id),
+            "codes": [w.item(2)],
+        },
+        headers=w.admin,
+    )
+    assert shipment.status_code == 400
+    assert shipment.json()["field"] == "document_number"
