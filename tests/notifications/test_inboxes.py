@@ -168,6 +168,47 @@ async def test_a_recall_reaches_the_inbox_of_browsers_that_scanned_affected_unit
         assert missing.status_code == 401
         assert missing.json()["field"] == "sgd"
 
+        # A distributor that confirms quantities is part of the recall's audience: the next
+        # change reaches its inbox and its own endpoint, not an unconcerned distributor's.
+        d1 = await make_distributor(app, world.brand)
+        d2 = await make_distributor(app, world.brand)
+        d1_headers = {"X-Api-Key": await make_api_key(app, d1)}
+        d2_headers = {"X-Api-Key": await make_api_key(app, d2)}
+        d1_sub = await create_subscription(
+            client, world.admin, rx.url("d1"), ["recall.*"], distributor_id=str(d1.id)
+        )
+        rx.set_secret("d1", d1_sub["secret"])
+        confirmed = await client.post(
+            f"/v1/distributor/recalls/{recall['id']}/confirmations",
+            json={"quarantined": 3, "returned": 1},
+            headers=d1_headers,
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        changed = await client.patch(
+            f"/v1/admin/recalls/{recall['id']}",
+            json={"consumer_instructions": "Return it to the shop for a refund."},
+            headers=world.admin,
+        )
+        assert changed.status_code == 200, changed.text
+
+        async def distributor_told() -> bool:
+            return bool((await _page(client, "/v1/distributor/inbox", d1_headers))["total"] == 1)
+
+        await wait_until(distributor_told, what="recall.updated in the distributor inbox")
+        [notice] = (await _page(client, "/v1/distributor/inbox", d1_headers))["items"]
+        assert notice["event_type"] == "recall.updated"
+        assert notice["payload"]["distributor_instructions"].startswith("Quarantine")
+        await wait_until(lambda: len(rx.processed("d1")) == 1, what="the distributor's webhook")
+        assert (await _page(client, "/v1/distributor/inbox", d2_headers))["total"] == 0
+        assert rx.posts_to("d2") == []
+
+        async def consumer_told() -> bool:  # consumers come one fan-out step after distributors
+            return bool((await _page(client, "/v1/inbox", affected_cookie))["total"] == 2)
+
+        await wait_until(consumer_told, what="recall.updated in the consumer inbox")
+        consumer = await _page(client, "/v1/inbox", affected_cookie)
+        assert [e["event_type"] for e in consumer["items"]] == ["recall.updated", "recall.started"]
+
 
 @dataclass(frozen=True)
 class _Target:
