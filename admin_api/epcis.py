@@ -272,24 +272,31 @@ def _channel_events(
             "parentID": _container_uri(resolver_base_url, p.parent_label),
             "childEPCs": [child],
         }
-        ident = f"{p.packed_operation_id}:{p.parent_id}:{child}"
-        events.append(
-            _event("AggregationEvent", "ADD", p.packed_at, "packing", None, "pack:" + ident, packed)
-        )
-        if p.unpacked_at is not None:
-            events.append(
-                _event(
-                    "AggregationEvent",
-                    "DELETE",
-                    p.unpacked_at,
-                    "unpacking",
-                    None,
-                    f"unpack:{p.unpacked_operation_id}:{ident}",
-                    packed,
-                )
-            )
+        events += _packing_events(p, packed, f"{p.packed_operation_id}:{p.parent_id}:{child}")
     for entry in chain:
         events += _shipping_events(entry.shipment, {"epcList": [epc]}, epc)
+    return events
+
+
+def _packing_events(
+    period: AggregationRecord | RangePacking, what: dict[str, Any], ident: str
+) -> list[dict[str, Any]]:
+    """AggregationEvent ADD (packing) and, once unpacked, DELETE (unpacking) of ``what``."""
+    events = [
+        _event("AggregationEvent", "ADD", period.packed_at, "packing", None, "pack:" + ident, what)
+    ]
+    if period.unpacked_at is not None:
+        events.append(
+            _event(
+                "AggregationEvent",
+                "DELETE",
+                period.unpacked_at,
+                "unpacking",
+                None,
+                f"unpack:{period.unpacked_operation_id}:{ident}",
+                what,
+            )
+        )
     return events
 
 
@@ -351,21 +358,7 @@ def _range_channel_events(
         )
         what = {"parentID": _container_uri(resolver_base_url, p.parent_label), **children}
         ident = f"{p.packed_operation_id}:{p.parent_label}:{p.child_label}:{epc_class}"
-        events.append(
-            _event("AggregationEvent", "ADD", p.packed_at, "packing", None, "pack:" + ident, what)
-        )
-        if p.unpacked_at is not None:
-            events.append(
-                _event(
-                    "AggregationEvent",
-                    "DELETE",
-                    p.unpacked_at,
-                    "unpacking",
-                    None,
-                    f"unpack:{p.unpacked_operation_id}:{ident}",
-                    what,
-                )
-            )
+        events += _packing_events(p, what, ident)
     for m in moved:
         what = {"quantityList": [{"epcClass": epc_class, "quantity": m.units}]}
         events += _shipping_events(m.shipment, what, epc_class)
