@@ -22,7 +22,10 @@ second one is safe but only adds lock waits.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +35,8 @@ from typing import Any, Protocol
 
 import aiohttp
 import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -64,6 +69,7 @@ __all__ = [
     "AudienceSource",
     "ConsumerTarget",
     "NotificationWorker",
+    "PublicAddressResolver",
     "SendOutcome",
     "WorkerStats",
     "envelope_body",
@@ -149,6 +155,41 @@ class _Claimed:
     attempt: int
     event: OutboxEvent
     subscription: WebhookSubscription | None
+
+
+class PublicAddressResolver(AbstractResolver):
+    """DNS for webhooks in production: only public addresses (no SSRF into our network).
+
+    Subscriptions with literal private addresses are refused when created; this catches names
+    that resolve to private, loopback, link-local or reserved addresses, at connect time, so
+    the address checked is the address used (no rebinding window).
+    """
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        public = [r for r in results if _is_public(r["host"])]
+        if not public:
+            # errno + text: aiohttp reports an OSError by its strerror
+            raise OSError(errno.EACCES, f"{host} resolves only to non-public addresses")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _is_public(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return not (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
+    )
 
 
 @dataclass(slots=True)
@@ -289,7 +330,10 @@ class NotificationWorker:
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
-                connector=aiohttp.TCPConnector(limit=max(self.concurrency, 10)),
+                connector=aiohttp.TCPConnector(
+                    limit=max(self.concurrency, 10),
+                    resolver=PublicAddressResolver() if self.settings.env == "production" else None,
+                ),
                 headers={"User-Agent": "scanguard-webhooks/1"},
             )
         return self._http
