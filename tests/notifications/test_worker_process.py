@@ -44,12 +44,12 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _start_worker(settings: Settings, output: Path) -> subprocess.Popen[bytes]:
+def _start_worker(settings: Settings, output: Path, *extra: str) -> subprocess.Popen[bytes]:
     """``scanguard worker`` in its own process; its output goes to ``output``."""
     command = [sys.executable, "-m", "admin_api.cli", "worker"]
     with output.open("ab") as sink:
         return subprocess.Popen(
-            [*command, "--concurrency", "8", "--batch-size", "8"],
+            [*command, "--concurrency", "8", "--batch-size", "8", *extra],
             env=_worker_env(settings),
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -178,3 +178,14 @@ async def test_two_workers_share_the_work_without_double_sends(
         delivered = [int(log.split("'delivered': ")[1].split(",")[0]) for log in logs]
         assert sum(delivered) == EVENTS
         print(f"deliveries per worker: {delivered}")
+
+
+async def test_worker_once_drains_and_exits(settings: Settings, tmp_path: Path) -> None:
+    async with WebhookReceiver() as rx:
+        keys = await _prepare(settings, rx)
+        once = _start_worker(settings, tmp_path / "once.log", "--once")
+        assert await _stopped(once, timeout_s=60) == 0
+        assert rx.distinct_keys("main") == keys
+        assert len(rx.posts) == EVENTS
+        assert await _delivered_count(settings) == EVENTS
+        assert f"'delivered': {EVENTS}" in (tmp_path / "once.log").read_text()
