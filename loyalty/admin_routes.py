@@ -22,7 +22,7 @@ from anticounterfeit.catalogue_routes import (
 from kernel.audit import record_audit
 from kernel.auth import Role
 from kernel.db import utcnow
-from kernel.errors import InvalidInput
+from kernel.errors import InvalidInput, NotFound
 from kernel.http import Limit, Offset, Page, provide_settings
 from loyalty import campaigns, queries, rewards
 from loyalty.claims import LoyaltyService
@@ -315,36 +315,25 @@ class LoyaltyAdminController(Controller):
         )
         return Page(items=[claim_out(c) for c in rows], total=total, limit=limit, offset=offset)
 
-    @post("/claims/{claim_id:uuid}/release", status_code=200)
-    async def release_claim(
+    @post("/claims/{claim_id:uuid}/{action:str}", status_code=200)
+    async def review_claim(
         self,
         claim_id: FromPath[uuid.UUID],
+        action: FromPath[str],
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
         state: State,
         data: JSONBody[ReviewIn | None] = None,
     ) -> ClaimOut:
-        """Credit a held claim's points (and run its draw). 409 ``not_held`` otherwise."""
+        """``release``: credit a held claim's points (and run its draw); ``reject``: drop
+        them, the campaigns get their budget back. 409 ``not_held`` unless held."""
         principal.require_role(*WRITERS)
-        outcome = await _loyalty(state).release(
-            db, principal, acting_brand, claim_id, data.note if data else None
-        )
-        return claim_out(outcome.claim)
-
-    @post("/claims/{claim_id:uuid}/reject", status_code=200)
-    async def reject_claim(
-        self,
-        claim_id: FromPath[uuid.UUID],
-        principal: Caller,
-        acting_brand: ActingBrand,
-        db: Db,
-        state: State,
-        data: JSONBody[ReviewIn | None] = None,
-    ) -> ClaimOut:
-        """Drop a held claim's pending points; the campaigns get their budget back."""
-        principal.require_role(*WRITERS)
-        outcome = await _loyalty(state).reject(
+        service = _loyalty(state)
+        actions = {"release": service.release, "reject": service.reject}
+        if action not in actions:
+            raise NotFound(f"no review action {action!r}", code="unknown_action", field="action")
+        outcome = await actions[action](
             db, principal, acting_brand, claim_id, data.note if data else None
         )
         return claim_out(outcome.claim)

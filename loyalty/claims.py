@@ -171,18 +171,7 @@ class LoyaltyService:
         claim.hold_reasons = reasons
         if reasons:
             claim.status = "held"
-            await post(
-                session,
-                consumer_id=consumer.id,
-                brand_id=claim.brand_id,
-                delta=claim.points,
-                reason="hold",
-                ref_type="claim",
-                ref_id=claim.id,
-                idem_key=f"claim:{claim.id}",
-                bucket=PENDING,
-                campaign_id=claim.campaign_id,
-            )
+            await self._post_points(session, claim, PENDING, now)
             emit(
                 session,
                 brand_id=claim.brand_id,
@@ -205,19 +194,26 @@ class LoyaltyService:
         return ClaimOutcome(claim, await draw_for_claim(session, claim))
 
     async def _credit(self, session: AsyncSession, claim: Claim, now: datetime) -> None:
+        await self._post_points(session, claim, AVAILABLE, now)
+
+    async def _post_points(
+        self, session: AsyncSession, claim: Claim, bucket: str, now: datetime
+    ) -> None:
+        """A claim's points: credited (with their expiry date) or held in pending."""
         ttl = self.settings.points_ttl_days
+        credit = bucket == AVAILABLE
         await post(
             session,
             consumer_id=claim.consumer_id,
             brand_id=claim.brand_id,
             delta=claim.points,
-            reason="claim",
-            ref_type="code",
-            ref_id=claim.code_id,
-            idem_key=f"credit:{claim.id}",
-            bucket=AVAILABLE,
+            reason="claim" if credit else "hold",
+            ref_type="code" if credit else "claim",
+            ref_id=claim.code_id if credit else claim.id,
+            idem_key=f"{'credit' if credit else 'claim'}:{claim.id}",
+            bucket=bucket,
             campaign_id=claim.campaign_id,
-            expires_at=now + timedelta(days=ttl) if ttl > 0 else None,
+            expires_at=now + timedelta(days=ttl) if credit and ttl > 0 else None,
         )
 
     # ------------------------------------------------------------------------------- fraud

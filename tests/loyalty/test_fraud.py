@@ -72,6 +72,8 @@ async def test_case_harvest_is_held_then_released(settings: Settings) -> None:
         queue = (await client.get("/v1/admin/loyalty/reviews", headers=setup.admin)).json()
         assert [c["id"] for c in queue["items"]] == [results[2]["id"]]
         path = f"/v1/admin/loyalty/claims/{results[2]['id']}"
+        unknown = await client.post(f"{path}/approve", headers=setup.admin)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_action")
         released = await client.post(f"{path}/release", headers=setup.admin)
         assert released.status_code == 200, released.text
         assert released.json()["status"] == "credited"
