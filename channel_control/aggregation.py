@@ -251,6 +251,7 @@ def _failure_out(failure: Failure, **extra: Any) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _Tally:
+    must_hold: uuid.UUID | None = None  # a distributor acting: children must be at its place
     units: int = 0
     containers: int = 0
     unchanged: int = 0
@@ -281,9 +282,14 @@ async def pack(
     cases: list[ContainerRef],
     move: bool = False,
     idempotency_key: str | None = None,
+    as_distributor: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Pack items (into a case) or cases (onto a pallet). ``move`` takes children out of the
-    container they are in now (repack); without it they are ``already_packed`` failures."""
+    container they are in now (repack); without it they are ``already_packed`` failures.
+
+    ``as_distributor``: a distributor repacking in its own warehouse — the container must be
+    at that distributor (or new and empty: another one is a 404) and every child held by it
+    (else a ``not_held_by_you`` failure)."""
     brand_id = checker.brand_id
     _check_sizes(kind, codes, ranges, cases)
     request = _request_doc(container, codes, ranges, cases, kind=kind, move=move)
@@ -295,13 +301,31 @@ async def pack(
     target = await _get_or_create(session, checker, container, kind, "container")
     if isinstance(target, Failure):
         raise InvalidInput(target.detail, code=target.code, field=target.field)
+    if as_distributor is not None:
+        await _check_distributor_container(session, target, as_distributor)
     now = utcnow()
-    tally = _Tally()
+    tally = _Tally(must_hold=as_distributor)
     if kind == ContainerKind.CASE:
         await _pack_items(session, checker, operation, target, codes, ranges, move, now, tally)
     else:
         await _pack_cases(session, checker, operation, target, cases, move, now, tally)
     return await _finish(session, actor, operation, "pack", target, tally)
+
+
+async def _check_distributor_container(
+    session: AsyncSession, container: Container, distributor_id: uuid.UUID
+) -> None:
+    """A distributor works only on containers at its place, or on new, empty ones."""
+    where = await container_position(session, container)
+    if _holder(where) == distributor_id:
+        return
+    empty = where is None and not (await container_units(session, container))
+    if container.kind == ContainerKind.PALLET:
+        empty = empty and not (
+            await session.scalar(select(Container.id).where(Container.parent_id == container.id))
+        )
+    if not empty:
+        raise NotFound("no such case or pallet", code="container_not_found", field="container")
 
 
 def _check_sizes(
@@ -364,6 +388,7 @@ async def _finish(
             "units": tally.units,
             "containers": tally.containers,
             "failures": len(tally.failures),
+            **({"distributor_id": str(tally.must_hold)} if tally.must_hold else {}),
         },
     )
     await session.flush()
@@ -500,6 +525,17 @@ async def _pack_items(
                         (p.start, p.end, p.value) for p in span.own_pieces(piece.start, piece.end)
                     ]
                 for c_lo, c_hi, where in candidates:
+                    if tally.must_hold is not None and _holder(where) != tally.must_hold:
+                        _range_fail(
+                            tally,
+                            text,
+                            fieldname,
+                            "not_held_by_you",
+                            "these items are not at your place",
+                            c_lo,
+                            c_hi,
+                        )
+                        continue
                     if here is None and where is not None and not tally.units:
                         set_container_position(case, where)  # a new case is where its items are
                         here = where
@@ -633,6 +669,13 @@ async def _pack_cases(
             )
             continue
         where = await container_position(session, got)
+        if tally.must_hold is not None and _holder(where) != tally.must_hold:
+            tally.failures.append(
+                _failure_out(
+                    Failure(shown, fieldname, "not_held_by_you", "this case is not at your place")
+                )
+            )
+            continue
         if here is None and where is not None and not tally.containers:
             set_container_position(pallet, where)
             here = where
@@ -698,6 +741,7 @@ async def unpack(
     cases: list[ContainerRef],
     everything: bool,
     idempotency_key: str | None = None,
+    as_distributor: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Take the given children (or, with ``everything``, all) out of a case or pallet. They
     stay where the container is (the container's position is copied onto them)."""
@@ -717,8 +761,10 @@ async def unpack(
         return begun
     operation = begun
     now = utcnow()
-    tally = _Tally()
+    tally = _Tally(must_hold=as_distributor)
     where = await container_position(session, target)
+    if as_distributor is not None and _holder(where) != as_distributor:
+        raise NotFound("no such case or pallet", code="container_not_found", field="container")
     if target.kind == ContainerKind.CASE:
         leaving: list[tuple[int, int]] = []
         if everything:

@@ -69,7 +69,7 @@ WRITERS = (Role.BRAND_ADMIN,)
 READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 IdempotencyKey = Annotated[
-    str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+    str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=160)
 ]
 DistributorCaller = NamedDependency[DistributorPrincipal]
 ShipmentKindQ = Literal["outbound", "transfer", "return"]
@@ -112,6 +112,11 @@ async def _detail(db: AsyncSession, shipment: Shipment) -> ShipmentDetailOut:
                 )
             )
     return ShipmentDetailOut(shipment=out, lines=lines)
+
+
+def _own_key(distributor: DistributorPrincipal, key: str | None) -> str | None:
+    """A distributor's idempotency keys live in their own namespace within the brand."""
+    return f"d:{distributor.distributor_id}:{key}" if key else None
 
 
 def _request(
@@ -454,6 +459,59 @@ class DistributorShippingController(Controller):
         )
         await _committed(request, db, distributor.brand_id)
         return await _detail(db, shipment)
+
+    @post("/aggregation/pack", status_code=200)
+    async def pack_mine(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PackIn],
+        distributor: DistributorCaller,
+        db: Db,
+        idempotency_key: IdempotencyKey = None,
+    ) -> AggregationResultOut:
+        """Repack at the caller's place: like the admin pack, but the container must be at
+        the caller (or new and empty; another is 404) and every child held by the caller
+        (else a ``not_held_by_you`` failure). Idempotency keys are the caller's own."""
+        result = await aggregation.pack(
+            db,
+            _checker(request, distributor.brand_id),
+            None,
+            container=data.container.to_ref(),
+            kind=data.kind,
+            codes=list(data.codes),
+            ranges=[r.to_range() for r in data.ranges],
+            cases=[c.to_ref() for c in data.cases],
+            move=data.move,
+            idempotency_key=_own_key(distributor, idempotency_key),
+            as_distributor=distributor.distributor_id,
+        )
+        await _committed(request, db, distributor.brand_id)
+        return msgspec.convert(result, AggregationResultOut)
+
+    @post("/aggregation/unpack", status_code=200)
+    async def unpack_mine(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[UnpackIn],
+        distributor: DistributorCaller,
+        db: Db,
+        idempotency_key: IdempotencyKey = None,
+    ) -> AggregationResultOut:
+        """Break a case or pallet that is at the caller's place (another is 404)."""
+        result = await aggregation.unpack(
+            db,
+            _checker(request, distributor.brand_id),
+            None,
+            container=data.container.to_ref(),
+            codes=list(data.codes),
+            ranges=[r.to_range() for r in data.ranges],
+            cases=[c.to_ref() for c in data.cases],
+            everything=data.everything,
+            idempotency_key=_own_key(distributor, idempotency_key),
+            as_distributor=distributor.distributor_id,
+        )
+        await _committed(request, db, distributor.brand_id)
+        return msgspec.convert(result, AggregationResultOut)
 
     @post("/checks", status_code=200)
     async def check_code(

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from anticounterfeit.codes import encode_code
 from channel_control.shipping_models import Aggregation
+from kernel.audit import AuditEntry
 from tests.factories.codes import add_product, make_roll, scan_path, setup_brand
-from tests.factories.shipping import make_sscc, pack, shipping_world, unpack
+from tests.factories.shipping import make_sscc, pack, ship, shipping_world, unpack
 
 PACK = "/v1/admin/aggregation/pack"
 
@@ -251,3 +252,78 @@ async def test_control_characters_are_answered_not_stored_raw(
     )
     assert shipment.status_code == 400
     assert shipment.json()["field"] == "document_number"
+
+
+async def test_distributor_breaks_and_repacks_only_goods_at_its_place(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    w = await shipping_world(app, items=40)
+    d1, d2, _ = w.distributors
+    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 20)])
+    await pack(client, w.admin, w.case(1), ranges=[w.item_range(20, 40)])
+    sscc = make_sscc()
+    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[w.case(0), w.case(1)])
+    await ship(client, w.admin, to=d1, containers=[{"sscc": sscc}])
+    mine = "/v1/distributor/aggregation"
+
+    # D2 cannot touch D1's pallet: not found, nothing said about it.
+    other = await client.post(
+        f"{mine}/unpack", json={"container": {"sscc": sscc}, "all": True}, headers=w.keys[1]
+    )
+    assert other.status_code == 404
+    assert other.json()["field"] == "container"
+    broken = await client.post(
+        f"{mine}/unpack",
+        json={"container": {"sscc": sscc}, "all": True},
+        headers={**w.keys[0], "Idempotency-Key": "k1"},
+    )
+    assert broken.status_code == 200, broken.text
+    assert broken.json()["containers"] == 2
+    # D1 repacks five items of case 0 into a new case of its own; factory goods are refused.
+    repack = await client.post(
+        f"{mine}/pack",
+        json={
+            "container": w.case(5),
+            "kind": "case",
+            "ranges": [w.item_range(0, 5)],
+            "codes": w.item_list([39]),
+            "move": True,
+        },
+        headers=w.keys[0],
+    )
+    assert repack.status_code == 200, repack.text
+    assert repack.json()["units"] == 6
+    unshipped = await pack(client, w.admin, w.case(6), codes=[])  # an empty case at the brand
+    assert unshipped["units"] == 0
+    foreign = await client.post(
+        f"{mine}/pack",
+        json={"container": w.case(6), "kind": "case", "codes": w.item_list([10]), "move": True},
+        headers=w.keys[1],
+    )
+    assert foreign.status_code == 200, foreign.text
+    assert [f["code"] for f in foreign.json()["failures"]] == ["not_held_by_you"]
+    # The new case travels to D2 with its six units; the rest stays at D1.
+    await ship(
+        client,
+        w.keys[0],
+        kind="transfer",
+        to=d2,
+        containers=[w.case(5)],
+        path="/v1/distributor/shipments",
+    )
+    where = (
+        await client.get("/v1/admin/whereabouts", params={"code": w.item(39)}, headers=w.viewer)
+    ).json()
+    assert where["current"]["distributor"]["id"] == str(d2.id)
+    assert where["current"]["via"] == "case"
+    rest = (
+        await client.get("/v1/admin/whereabouts", params={"code": w.item(6)}, headers=w.viewer)
+    ).json()
+    assert rest["current"]["distributor"]["id"] == str(d1.id)
+    async with app.state.session_factory() as session:
+        audits = (
+            await session.scalars(
+                select(AuditEntry.details).where(AuditEntry.action == "aggregation.unpack")
+            )
+        ).all()
+    assert [a.get("distributor_id") for a in audits] == [str(d1.id)]
