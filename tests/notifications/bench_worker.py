@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_api.notifications import services
 from admin_api.notifications.models import NotificationDelivery
@@ -27,7 +30,7 @@ from admin_api.notifications.worker import NotificationWorker
 from anticounterfeit import catalogue
 from kernel.db import session_scope
 from kernel.migrate import upgrade
-from kernel.outbox import emit
+from kernel.outbox import OutboxEvent, emit
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from tests.support.webhook_receiver import WebhookReceiver
@@ -36,6 +39,74 @@ PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 SECRET = "whsec_bench"
+
+
+@dataclass(frozen=True)
+class _Consumer:
+    key: str
+    device_hash: str | None
+    wechat_openid: str | None
+
+
+class SyntheticAudience:
+    """``n`` consumers generated page by page (keys ``c:000000123``): what a recall of a
+    widely sold product looks like to the worker, without scanning a million codes first."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    async def distributor_page(
+        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
+    ) -> list[uuid.UUID]:
+        return []
+
+    async def consumer_page(
+        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
+    ) -> list[_Consumer]:
+        start = int(after[2:]) + 1 if after else 0
+        return [
+            _Consumer(f"c:{i:09d}", f"{i:032x}", None)
+            for i in range(start, min(self.n, start + limit))
+        ]
+
+
+async def bench_audience(settings: Settings, consumers: int) -> None:
+    """Fan one recall-like event out to ``consumers`` in-app inboxes; time and peak memory."""
+    runtime = Runtime.create(settings)
+    try:
+        async with session_scope(runtime.session_factory) as session:
+            brand, _ = await catalogue.create_brand(
+                session,
+                None,
+                slug=f"bench-{uuid.uuid4().hex[:8]}",
+                name="Bench",
+                suspicious_distinct_devices=None,
+                keyring=settings.code_keyring.keys(),
+            )
+            emit(
+                session,
+                brand_id=brand.id,
+                event_type="bench.recall",
+                subject_type="bench",
+                subject_id=1,
+                payload={"recall_id": str(uuid.uuid4()), "reason": "bench"},
+            )
+        worker = NotificationWorker(runtime, audiences={"bench.": SyntheticAudience(consumers)})
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        while await worker.discover() or await worker.fan_out():
+            pass
+        elapsed = time.perf_counter() - started
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        await worker.close()
+        backend = "postgresql" if not settings.is_sqlite else "sqlite"
+        print(
+            f"{backend}: one event to {consumers} consumer inboxes in {elapsed:.2f} s "
+            f"({consumers / elapsed:.0f} entries/s); max RSS {rss_before / 1024:.0f} -> "
+            f"{rss_after / 1024:.0f} MiB"
+        )
+    finally:
+        await runtime.close()
 
 
 async def serve_receiver(port: int, hooks: int) -> None:
@@ -128,6 +199,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--consumers", type=int, default=0, help="fan one event out to N inboxes")
     parser.add_argument("--serve-receiver", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_receiver:
@@ -160,7 +232,10 @@ def main() -> None:
             )
         try:
             upgrade(settings)
-            asyncio.run(bench(settings, args.events, args.subscriptions, args.concurrency))
+            if args.consumers:
+                asyncio.run(bench_audience(settings, args.consumers))
+            else:
+                asyncio.run(bench(settings, args.events, args.subscriptions, args.concurrency))
         finally:
             if schema:
                 asyncio.run(sql(f'DROP SCHEMA "{schema}" CASCADE'))
