@@ -24,7 +24,14 @@ from gateway.schemas import ScanIn, to_result
 from gateway.service import ScanContext, ScanService
 from kernel.db import utcnow
 from kernel.errors import DomainError
-from kernel.http import PROBLEM_MEDIA_TYPE, body_problem, client_ip, domain_problem, problem_body
+from kernel.http import (
+    PROBLEM_MEDIA_TYPE,
+    body_problem,
+    client_ip,
+    domain_problem,
+    missing_body_problem,
+    problem_body,
+)
 from kernel.settings import Settings
 
 __all__ = ["MAX_SCAN_BODY_BYTES", "SCAN_PATH", "ScanFastPath"]
@@ -87,6 +94,8 @@ class ScanFastPath:
                     detail="Request Entity Too Large",
                 ),
             )
+        if not raw:
+            return _problem(400, missing_body_problem())
         try:
             data = _decode_scan(raw)
         except msgspec.ValidationError as exc:

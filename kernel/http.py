@@ -34,6 +34,7 @@ __all__ = [
     "client_ip",
     "domain_problem",
     "exception_handlers",
+    "missing_body_problem",
     "problem_body",
     "problem_response",
     "provide_db_session",
@@ -217,18 +218,21 @@ def _field_from_message(message: str, key: str | None) -> str | None:
     return key or None
 
 
+def missing_body_problem() -> dict[str, Any]:
+    """The 400 problem for a request without the JSON body its route needs."""
+    return problem_body(
+        400,
+        code="missing_body",
+        title="Invalid request",
+        detail="a JSON request body is required",
+        field=ROOT_FIELD,
+    )
+
+
 def body_problem(message: str, *, malformed: bool, key: str | None = None) -> dict[str, Any]:
     """The 400 problem for a JSON body that is not JSON (``malformed``) or does not fit its
     schema; ``message`` is msgspec's, with or without its `` - at `$.path` `` suffix."""
     if malformed:
-        if "truncated" in message and not key:
-            return problem_body(
-                400,
-                code="missing_body",
-                title="Invalid request",
-                detail="a JSON request body is required",
-                field=ROOT_FIELD,
-            )
         return problem_body(
             400,
             code="malformed_json",
@@ -259,8 +263,7 @@ def _validation_handler(
         first = items[0]
         message, key = str(first.get("message", "")), first.get("key")
         if key == "data" and message == "'data'":  # no body at all
-            message = "Input data was truncated"
-            body = body_problem(message, malformed=True)
+            body = missing_body_problem()
         else:
             body = body_problem(message, malformed=False, key=str(key) if key else None)
         return Response(body, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
