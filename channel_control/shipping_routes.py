@@ -53,7 +53,7 @@ from channel_control.shipping_schemas import (
     WhereaboutsOut,
 )
 from channel_control.units import UnitChecker
-from kernel.auth import Role
+from kernel.auth import Principal, Role
 from kernel.errors import NotFound
 from kernel.http import Limit, Offset, Page
 
@@ -114,6 +114,57 @@ async def _detail(db: AsyncSession, shipment: Shipment) -> ShipmentDetailOut:
     return ShipmentDetailOut(shipment=out, lines=lines)
 
 
+async def _pack(
+    request: Request[Any, Any, Any],
+    db: AsyncSession,
+    brand_id: uuid.UUID,
+    data: PackIn,
+    actor: Principal | None,
+    key: str | None,
+    as_distributor: uuid.UUID | None = None,
+) -> AggregationResultOut:
+    result = await aggregation.pack(
+        db,
+        _checker(request, brand_id),
+        actor,
+        container=data.container.to_ref(),
+        kind=data.kind,
+        codes=list(data.codes),
+        ranges=[r.to_range() for r in data.ranges],
+        cases=[c.to_ref() for c in data.cases],
+        move=data.move,
+        idempotency_key=key,
+        as_distributor=as_distributor,
+    )
+    await _committed(request, db, brand_id)
+    return msgspec.convert(result, AggregationResultOut)
+
+
+async def _unpack(
+    request: Request[Any, Any, Any],
+    db: AsyncSession,
+    brand_id: uuid.UUID,
+    data: UnpackIn,
+    actor: Principal | None,
+    key: str | None,
+    as_distributor: uuid.UUID | None = None,
+) -> AggregationResultOut:
+    result = await aggregation.unpack(
+        db,
+        _checker(request, brand_id),
+        actor,
+        container=data.container.to_ref(),
+        codes=list(data.codes),
+        ranges=[r.to_range() for r in data.ranges],
+        cases=[c.to_ref() for c in data.cases],
+        everything=data.everything,
+        idempotency_key=key,
+        as_distributor=as_distributor,
+    )
+    await _committed(request, db, brand_id)
+    return msgspec.convert(result, AggregationResultOut)
+
+
 def _own_key(distributor: DistributorPrincipal, key: str | None) -> str | None:
     """A distributor's idempotency keys live in their own namespace within the brand."""
     return f"d:{distributor.distributor_id}:{key}" if key else None
@@ -159,20 +210,7 @@ class AggregationController(Controller):
         ``void``, ``already_packed``, ``held_elsewhere``, ``is_container``...). With an
         ``Idempotency-Key`` a replay returns the first answer (``replayed: true``)."""
         principal.require_role(*WRITERS)
-        result = await aggregation.pack(
-            db,
-            _checker(request, acting_brand),
-            principal,
-            container=data.container.to_ref(),
-            kind=data.kind,
-            codes=list(data.codes),
-            ranges=[r.to_range() for r in data.ranges],
-            cases=[c.to_ref() for c in data.cases],
-            move=data.move,
-            idempotency_key=idempotency_key,
-        )
-        await _committed(request, db, acting_brand)
-        return msgspec.convert(result, AggregationResultOut)
+        return await _pack(request, db, acting_brand, data, principal, idempotency_key)
 
     @post("/unpack", status_code=200)
     async def unpack(
@@ -187,19 +225,7 @@ class AggregationController(Controller):
         """Take items out of a case or cases off a pallet (or ``all``); they stay where the
         container is. Same per-input answer and idempotency as pack."""
         principal.require_role(*WRITERS)
-        result = await aggregation.unpack(
-            db,
-            _checker(request, acting_brand),
-            principal,
-            container=data.container.to_ref(),
-            codes=list(data.codes),
-            ranges=[r.to_range() for r in data.ranges],
-            cases=[c.to_ref() for c in data.cases],
-            everything=data.everything,
-            idempotency_key=idempotency_key,
-        )
-        await _committed(request, db, acting_brand)
-        return msgspec.convert(result, AggregationResultOut)
+        return await _unpack(request, db, acting_brand, data, principal, idempotency_key)
 
     @get("/history")
     async def get_aggregation_history(
@@ -472,21 +498,15 @@ class DistributorShippingController(Controller):
         """Repack at the caller's place: like the admin pack, but the container must be at
         the caller (or new and empty; another is 404) and every child held by the caller
         (else a ``not_held_by_you`` failure). Idempotency keys are the caller's own."""
-        result = await aggregation.pack(
+        return await _pack(
+            request,
             db,
-            _checker(request, distributor.brand_id),
+            distributor.brand_id,
+            data,
             None,
-            container=data.container.to_ref(),
-            kind=data.kind,
-            codes=list(data.codes),
-            ranges=[r.to_range() for r in data.ranges],
-            cases=[c.to_ref() for c in data.cases],
-            move=data.move,
-            idempotency_key=_own_key(distributor, idempotency_key),
-            as_distributor=distributor.distributor_id,
+            _own_key(distributor, idempotency_key),
+            distributor.distributor_id,
         )
-        await _committed(request, db, distributor.brand_id)
-        return msgspec.convert(result, AggregationResultOut)
 
     @post("/aggregation/unpack", status_code=200)
     async def unpack_mine(
@@ -498,20 +518,15 @@ class DistributorShippingController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> AggregationResultOut:
         """Break a case or pallet that is at the caller's place (another is 404)."""
-        result = await aggregation.unpack(
+        return await _unpack(
+            request,
             db,
-            _checker(request, distributor.brand_id),
+            distributor.brand_id,
+            data,
             None,
-            container=data.container.to_ref(),
-            codes=list(data.codes),
-            ranges=[r.to_range() for r in data.ranges],
-            cases=[c.to_ref() for c in data.cases],
-            everything=data.everything,
-            idempotency_key=_own_key(distributor, idempotency_key),
-            as_distributor=distributor.distributor_id,
+            _own_key(distributor, idempotency_key),
+            distributor.distributor_id,
         )
-        await _committed(request, db, distributor.brand_id)
-        return msgspec.convert(result, AggregationResultOut)
 
     @post("/checks", status_code=200)
     async def check_code(

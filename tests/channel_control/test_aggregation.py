@@ -11,7 +11,7 @@ from anticounterfeit.codes import encode_code
 from channel_control.shipping_models import Aggregation
 from kernel.audit import AuditEntry
 from tests.factories.codes import add_product, make_roll, scan_path, setup_brand
-from tests.factories.shipping import make_sscc, pack, ship, shipping_world, unpack
+from tests.factories.shipping import make_sscc, pack, palletise, ship, shipping_world, unpack
 
 PACK = "/v1/admin/aggregation/pack"
 
@@ -259,10 +259,7 @@ async def test_distributor_breaks_and_repacks_only_goods_at_its_place(
 ) -> None:
     w = await shipping_world(app, items=40)
     d1, d2, _ = w.distributors
-    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 20)])
-    await pack(client, w.admin, w.case(1), ranges=[w.item_range(20, 40)])
-    sscc = make_sscc()
-    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[w.case(0), w.case(1)])
+    sscc = await palletise(client, w, (0, 20), (20, 40))
     await ship(client, w.admin, to=d1, containers=[{"sscc": sscc}])
     mine = "/v1/distributor/aggregation"
 

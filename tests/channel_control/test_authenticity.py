@@ -8,7 +8,7 @@ import asyncio
 import httpx
 from litestar import Litestar
 
-from tests.factories.shipping import ShippingWorld, make_sscc, pack, ship, shipping_world
+from tests.factories.shipping import ShippingWorld, make_sscc, palletise, ship, shipping_world
 
 CHECKS = "/v1/distributor/checks"
 
@@ -88,10 +88,7 @@ async def test_check_case_and_pallet_contents_paginated(
 ) -> None:
     w = await shipping_world(app, items=30)
     d1 = w.distributors[0]
-    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 12)])
-    await pack(client, w.admin, w.case(1), ranges=[w.item_range(12, 20)])
-    sscc = make_sscc()
-    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[w.case(0), w.case(1)])
+    sscc = await palletise(client, w, (0, 12), (12, 20))
     await ship(client, w.admin, to=d1, containers=[{"sscc": sscc}])
 
     case = await client.post(

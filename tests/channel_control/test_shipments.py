@@ -14,7 +14,14 @@ from anticounterfeit.digital_link import parse_digital_link
 from channel_control.destination import DestinationResolver
 from channel_control.shipping_models import Aggregation, ShipmentLine, UnitPosition
 from kernel.audit import AuditEntry
-from tests.factories.shipping import ShippingWorld, make_sscc, pack, ship, shipping_world, unpack
+from tests.factories.shipping import (
+    ShippingWorld,
+    pack,
+    palletise,
+    ship,
+    shipping_world,
+    unpack,
+)
 
 SHIPMENTS = "/v1/admin/shipments"
 
@@ -43,10 +50,7 @@ async def test_pallet_shipped_then_unpacked_and_partly_reshipped(
 ) -> None:
     w = await shipping_world(app, items=40)
     d1, d2, _ = w.distributors
-    await pack(client, w.admin, w.case(0), ranges=[w.item_range(0, 20)])
-    await pack(client, w.admin, w.case(1), ranges=[w.item_range(20, 40)])
-    sscc = make_sscc()
-    await pack(client, w.admin, {"sscc": sscc}, kind="pallet", cases=[w.case(0), w.case(1)])
+    sscc = await palletise(client, w, (0, 20), (20, 40))
     assert await _holder(app, w, w.item(5)) is None  # not shipped yet
 
     out = await ship(client, w.admin, to=d1, containers=[{"sscc": sscc}])

@@ -21,6 +21,7 @@ __all__ = [
     "ShippingWorld",
     "make_sscc",
     "pack",
+    "palletise",
     "ship",
     "shipping_world",
     "unpack",
@@ -169,3 +170,19 @@ async def ship(
     assert response.status_code == expect, response.text
     out: dict[str, Any] = response.json()
     return out
+
+
+async def palletise(client: httpx.AsyncClient, w: ShippingWorld, *splits: tuple[int, int]) -> str:
+    """Pack item ranges ``splits`` into cases 0, 1, ... and those cases onto a new SSCC
+    pallet (admin API); return the SSCC."""
+    for i, (start, end) in enumerate(splits):
+        await pack(client, w.admin, w.case(i), ranges=[w.item_range(start, end)])
+    sscc = make_sscc()
+    await pack(
+        client,
+        w.admin,
+        {"sscc": sscc},
+        kind="pallet",
+        cases=[w.case(i) for i in range(len(splits))],
+    )
+    return sscc
