@@ -61,6 +61,7 @@ __all__ = [
 
 log = structlog.get_logger("channel_control.diversion")
 
+INSERT_CHUNK = 500
 MAX_BUFFERED_SIGNALS = 50_000  # while the database is unreachable; beyond, the oldest go
 
 
@@ -104,15 +105,29 @@ def judge(destination: Destination, location: Any) -> bool | None:
     """
     if location.source == "none":
         return None
-    inside = territory_contains(
-        destination.territory,
-        country=location.country,
-        region=location.region,
-        city=location.city,
-        lat=location.lat,
-        lon=location.lon,
-    )
+    if location.lat is None:  # IP-located: few distinct places, answers memoised
+        inside = _place_inside(
+            destination.territory, location.country, location.region, location.city
+        )
+    else:
+        inside = territory_contains(
+            destination.territory,
+            country=location.country,
+            region=location.region,
+            city=location.city,
+            lat=location.lat,
+            lon=location.lon,
+        )
     return None if inside is None else not inside
+
+
+@functools.lru_cache(maxsize=65_536)
+def _place_inside(
+    territory: Territory, country: str | None, region: str | None, city: str | None
+) -> bool | None:
+    return territory_contains(
+        territory, country=country, region=region, city=city, lat=None, lon=None
+    )
 
 
 class DiversionRecorder:
@@ -231,8 +246,10 @@ class DiversionRecorder:
                 async with self.session_factory() as session, session.begin():
                     dialect = session.bind.dialect.name if session.bind else "postgresql"
                     conn = await session.connection()
-                    if signals:
-                        await conn.execute(_signal_insert(dialect), signals)
+                    # In chunks: between two, the event loop serves scans (one statement
+                    # of thousands of rows would stall every request in flight).
+                    for i in range(0, len(signals), INSERT_CHUNK):
+                        await conn.execute(_signal_insert(dialect), signals[i : i + INSERT_CHUNK])
                     if tallies:
                         await conn.execute(_tally_upsert(dialect), _tally_rows(tallies))
                     groups = {(s["brand_id"], s["distributor_id"], s["area"]) for s in signals}

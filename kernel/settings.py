@@ -113,7 +113,7 @@ class Settings:
     # Diversion checks on the scan path (destination lookup + territory test + signal buffer);
     # off only to measure their cost (SCANGUARD_CHANNEL_CHECKS=0).
     channel_checks: bool = True
-    diversion_flush_interval_s: float = 1.0  # buffered signals and tallies are written this often
+    diversion_flush_interval_s: float = 5.0  # buffered signals and tallies are written this often
     # --- loyalty / WeChat ----------------------------------------------------------------
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_app_id: str = ""
@@ -203,7 +203,7 @@ class Settings:
             scan_fast_path=(_env("SCAN_FAST_PATH", "1") or "1") not in ("0", "false", "no"),
             impossible_travel_kmh=float(_env("IMPOSSIBLE_TRAVEL_KMH", "900") or 900),
             channel_checks=(_env("CHANNEL_CHECKS", "1") or "1") not in ("0", "false", "no"),
-            diversion_flush_interval_s=float(_env("DIVERSION_FLUSH_INTERVAL_S", "1") or 1),
+            diversion_flush_interval_s=float(_env("DIVERSION_FLUSH_INTERVAL_S", "5") or 5),
             wechat_api_base_url=(
                 _env("WECHAT_API_BASE_URL", base.wechat_api_base_url) or base.wechat_api_base_url
             ).rstrip("/"),
