@@ -501,8 +501,9 @@ def run(args: argparse.Namespace) -> int:
         print(WRK_MISSING, file=sys.stderr)
         return 2
     parts = 1 + args.repeats
+    channel_parts = 2 * parts if "channel" in args.scenarios else 0  # checks on + checks off
     claim_parts = parts if "claim" in args.scenarios else 0  # first scan + claim
-    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts
+    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts + channel_parts
     per_run = args.codes_per_run
     tmp = Path(tempfile.mkdtemp(prefix="scanguard-bench-"))
     results: dict[str, Any] = {}
@@ -549,7 +550,8 @@ def run(args: argparse.Namespace) -> int:
                 write_lines(tmp / f"genuine-{i}.tsv", lines_for(part, "dev"))
                 for i, part in enumerate(_slices(fresh, genuine_parts))
             ]
-            claim_start = genuine_parts - claim_parts
+            channel_files = genuine_all[len(genuine_all) - channel_parts :]
+            claim_start = genuine_parts - channel_parts - claim_parts
             claim_slices = _slices(fresh, genuine_parts)[claim_start : claim_start + claim_parts]
             claim_files = [
                 write_lines(
@@ -558,7 +560,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for i, part in enumerate(claim_slices)
             ]
-            genuine_all = genuine_all[: len(genuine_all) - claim_parts]
+            genuine_all = genuine_all[: len(genuine_all) - channel_parts - claim_parts]
             genuine_files, genuine_base_files = genuine_all[:parts], genuine_all[parts:]
             repeat_lines = lines_for(codes["repeat"][3:] * 20, "rdev")
             repeat_file = write_lines(tmp / "repeat.tsv", repeat_lines)
@@ -685,6 +687,10 @@ def run(args: argparse.Namespace) -> int:
                     gtin, code = check["forged"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
                         problems.append(f"check forged after run: {err}")
+                if "channel" in args.scenarios:
+                    results["channel_off"], results["channel_on"] = measure_channel(
+                        args, env, url, channel_files[:parts], channel_files[parts:]
+                    )
                 if "claim" in args.scenarios:
                     results["claim"] = measure(
                         args, "claim", url, claim_files, reuse_ok=False, server=gateway
@@ -730,6 +736,7 @@ def report(
     figures["ratio_genuine_to_bare_redis"] = ratio("genuine", "bare_redis")
     figures["ratio_repeat_to_bare_redis"] = ratio("repeat", "bare_redis")
     figures["ratio_forged_to_hello"] = ratio("forged", "hello")
+    figures["channel_overhead_ratio"] = ratio("channel_on", "channel_off")
     if "claim" in results:  # half the claim run's requests are first scans, half claims
         figures["claim_pairs_per_s"] = round(results["claim"].rps / 2, 1)
     for name in ("genuine", "repeat", "forged"):  # --ab-tree: this tree vs the base tree
@@ -779,7 +786,34 @@ def report(
     return 1 if problems else 0
 
 
-SCENARIOS = ("bare_redis", "genuine", "repeat", "forged", "hello", "claim")
+SCENARIOS = ("bare_redis", "genuine", "repeat", "forged", "hello", "channel", "claim")
+
+
+def measure_channel(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    url: str,
+    on_files: list[Path],
+    off_files: list[Path],
+) -> tuple[Measured, Measured]:
+    """``channel``: genuine first scans of shipped, located codes on this gateway (channel
+    checks on) against a second gateway of the same tree with SCANGUARD_CHANNEL_CHECKS=0,
+    interleaved in the same session; ``channel_overhead_ratio`` = on / off (goal >= 0.9)."""
+    port = _free_port()
+    off = start_server(
+        "gateway_channel_off",
+        uvicorn_command("admin_api.asgi:app", port, args.workers),
+        {**env, "SCANGUARD_CHANNEL_CHECKS": "0"},
+        port,
+        "/health",
+    )
+    try:
+        base, new = measure_ab(
+            args, "channel_on", off.base_url, url, off_files, on_files, reuse_ok=False
+        )
+    finally:
+        off.stop()
+    return Measured("channel_off", base.runs, base.problems), new
 
 
 def main(argv: list[str] | None = None) -> int:
