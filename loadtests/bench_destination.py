@@ -124,21 +124,25 @@ async def _measure(settings: Settings, n: int) -> None:
             statements.append(statement)
 
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
-        await resolver.resolve(brand_id, kid, first + 1)
+        await resolver.resolve(brand_id, kid, first + 1)  # also learns the brand ships at all
+        _print("statements_first_resolve_of_brand", len(statements))
+        statements.clear()
+        await resolver.resolve(brand_id, kid, first + 2)
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", count)
         _print("statements_per_uncached_resolve", len(statements))
         _print("shipments_table_read", any(SHIPMENT_TABLES.search(s) for s in statements))
 
         rng = random.Random(7)
         cold: list[float] = []
-        for _ in range(n):
-            index = first + rng.randrange(UNITS)
-            resolver._bump(brand_id)  # a cold answer every time (local generation bump)
+        # Distinct units never resolved before: every call is a cache miss (as consumer
+        # first scans are), with the brand's generation unchanged.
+        for offset in rng.sample(range(3, UNITS), n):
             t0 = time.perf_counter()
-            found = await resolver.resolve(brand_id, kid, index)
+            found = await resolver.resolve(brand_id, kid, first + offset)
             cold.append(time.perf_counter() - t0)
             assert found is not None
             assert found.distributor_name == f"Level {LEVELS - 1}"
+        assert resolver.misses >= n
         warm_index = first + 4242
         await resolver.resolve(brand_id, kid, warm_index)
         warm: list[float] = []
