@@ -386,3 +386,39 @@ async def test_concurrent_shipments_of_the_same_units_ship_them_once(
     assert statuses[1:] == [422, 422], [r.text for r in responses]
     winner = next(r for r in responses if r.status_code == 201).json()
     assert await _holder(app, w, w.item(10)) == winner["shipment"]["to_distributor"]["code"]
+
+
+async def test_admin_list_pages_and_filters(app: Litestar, client: httpx.AsyncClient) -> None:
+    w = await shipping_world(app, items=30)
+    d1, d2, _ = w.distributors
+    made = [
+        await ship(client, w.admin, to=d1 if i % 2 else d2, ranges=[w.item_range(i * 5, i * 5 + 5)])
+        for i in range(5)
+    ]
+    first = made[1]["shipment"]["id"]
+    assert (await client.post(f"{SHIPMENTS}/{first}/receive", headers=w.admin)).status_code == 200
+    page = (await client.get(SHIPMENTS, params={"limit": 2, "offset": 1}, headers=w.viewer)).json()
+    assert page["total"] == 5
+    newest_first = [m["shipment"]["id"] for m in reversed(made)]
+    assert [s["id"] for s in page["items"]] == newest_first[1:3]
+    received = (await client.get(SHIPMENTS, params={"status": "received"}, headers=w.viewer)).json()
+    assert [s["id"] for s in received["items"]] == [first]
+    to_d1 = (
+        await client.get(SHIPMENTS, params={"distributor_id": str(d1.id)}, headers=w.viewer)
+    ).json()
+    assert to_d1["total"] == 2
+    later = made[2]["shipment"]["shipped_at"]
+    since = (await client.get(SHIPMENTS, params={"shipped_from": later}, headers=w.viewer)).json()
+    assert since["total"] == 3
+    bad = await client.get(SHIPMENTS, params={"status": "lost"}, headers=w.viewer)
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "status"
+    # Another brand sees none of it.
+    other = await shipping_world(app, items=1, distributors=1)
+    assert (await client.get(SHIPMENTS, headers=other.viewer)).json()["total"] == 0
+    assert (await client.get(f"{SHIPMENTS}/{first}", headers=other.viewer)).status_code == 404
+    async with app.state.session_factory() as session:
+        actions = (
+            await session.scalars(select(AuditEntry.action).where(AuditEntry.target_id == first))
+        ).all()
+    assert sorted(actions) == ["shipment.created", "shipment.received"]
