@@ -42,8 +42,9 @@ from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimit
 from kernel.outbox import emit
 from kernel.runtime import Runtime
 from loyalty.campaigns import pick_payers, refund_budget
+from loyalty.identity import resolve_consumer
 from loyalty.ledger import AVAILABLE, PENDING, lock_account, post
-from loyalty.models import Claim, Consumer, PinFailure, Premises
+from loyalty.models import Claim, PinFailure, Premises
 from loyalty.rewards import DrawResult, draw_for_claim
 
 __all__ = ["ClaimOutcome", "ClaimRequest", "LoyaltyService"]
@@ -85,9 +86,16 @@ class LoyaltyService:
 
     # -------------------------------------------------------------------------------- claim
     async def claim(
-        self, session: AsyncSession, consumer: Consumer, request: ClaimRequest
+        self, session: AsyncSession, consumer_id: uuid.UUID, request: ClaimRequest
     ) -> ClaimOutcome:
-        """Claim the points of one code for ``consumer`` (see the module docstring)."""
+        """Claim the points of one code for the consumer ``consumer_id`` names (see the
+        module docstring).
+
+        A request never holds a pooled connection while it waits for another (under load
+        that deadlocks the pool): the roll metadata (which may load through its own
+        session) comes before this session's first statement, and the PIN bookkeeping
+        (its own sessions) after this session has given its connection back.
+        """
         link = parse_digital_link(request.url, field="url")
         decoded = verify_code(self.keyring, link.serial, link.gtin) if link.serial else None
         meta = await self.metadata.roll_for(decoded.kid, decoded.index) if decoded else None
@@ -98,6 +106,8 @@ class LoyaltyService:
             raise Conflict(f"this code is {state.status}", code="code_not_active", field="url")
         code_id = code_id_of(decoded.kid, decoded.index)
         device = self.scans.device_hash(request.device_id)
+        consumer = await resolve_consumer(session, consumer_id)
+        consumer_id = consumer.id  # merged consumers claim for the one that took them over
         first = await first_scan_of(session, code_id)
         if first is None:
             raise Conflict("scan the code before claiming it", code="not_scanned", field="url")
@@ -108,8 +118,9 @@ class LoyaltyService:
                 field="device_id",
             )
         if meta.product.pin_length:
+            await session.rollback()  # only reads so far: hand the connection back
             await self._check_pin(
-                consumer.id,
+                consumer_id,
                 code_id,
                 decoded.kid,
                 decoded.index,
@@ -124,7 +135,7 @@ class LoyaltyService:
         claim = Claim(
             code_id=code_id,
             brand_id=meta.brand_id,
-            consumer_id=consumer.id,
+            consumer_id=consumer_id,
             product_id=meta.product.id,
             roll_id=meta.roll_id,
             group_key=group_key,
@@ -147,7 +158,7 @@ class LoyaltyService:
             raise Conflict(
                 "this code's points were already claimed", code="already_claimed", field="url"
             ) from exc
-        await lock_account(session, consumer.id, meta.brand_id)
+        await lock_account(session, consumer_id, meta.brand_id)
         # Reads first; the campaign budget UPDATE (a row every claim of the campaign may
         # want) comes as late as possible, so its lock is held only until the commit.
         reasons = await self._fraud_signals(session, claim, scan, request.gps, now)
@@ -155,7 +166,7 @@ class LoyaltyService:
             session,
             brand_id=meta.brand_id,
             product_id=meta.product.id,
-            consumer_id=consumer.id,
+            consumer_id=consumer_id,
             country=scan.country if scan else first.country,
             region=claim.region,
             now=now,
@@ -180,7 +191,7 @@ class LoyaltyService:
                 subject_id=claim.id,
                 payload={
                     "claim_id": str(claim.id),
-                    "consumer_id": str(consumer.id),
+                    "consumer_id": str(consumer_id),
                     "code_id": code_id,
                     "points": claim.points,
                     "reasons": reasons,

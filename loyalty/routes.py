@@ -47,11 +47,12 @@ from loyalty.schemas import (
 from loyalty.views import claim_out, draw_out, item_out, ledger_out, redemption_out
 from loyalty.wechat import WeChatClient
 
-__all__ = ["ROUTES", "provide_consumer"]
+__all__ = ["ROUTES", "provide_consumer", "provide_consumer_id"]
 
 CONSUMER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 COOKIE_MAX_AGE_S = 2 * 365 * 86400
 CurrentConsumer = NamedDependency[Consumer]
+ConsumerId = NamedDependency[uuid.UUID]
 
 
 def _loyalty(state: State) -> LoyaltyService:
@@ -64,21 +65,25 @@ def _wechat(state: State) -> WeChatClient:
     return client
 
 
-async def provide_consumer(request: Request[Any, Any, Any], db: Db) -> Consumer:
-    """Dependency ``consumer``: from a consumer Bearer JWT, else the signed ``sgc`` cookie."""
+def provide_consumer_id(request: Request[Any, Any, Any]) -> uuid.UUID:
+    """Dependency ``consumer_id``: who the consumer JWT (``Authorization: Bearer``) or else
+    the signed ``sgc`` cookie names; no database access (see ``provide_consumer``)."""
     secret = provide_settings(request.app.state).jwt_secret
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        consumer_id = identity.subject_of_token(secret, token.strip())
-    else:
-        cookie = request.cookies.get(CONSUMER_COOKIE)
-        parsed = identity.parse_cookie(secret, cookie) if cookie else None
-        if parsed is None:
-            raise AuthenticationFailed(
-                "log in with WeChat (Bearer token) or open a web session first",
-                code="missing_token",
-            )
-        consumer_id = parsed
+        return identity.subject_of_token(secret, token.strip())
+    cookie = request.cookies.get(CONSUMER_COOKIE)
+    parsed = identity.parse_cookie(secret, cookie) if cookie else None
+    if parsed is None:
+        raise AuthenticationFailed(
+            "log in with WeChat (Bearer token) or open a web session first",
+            code="missing_token",
+        )
+    return parsed
+
+
+async def provide_consumer(consumer_id: ConsumerId, db: Db) -> Consumer:
+    """Dependency ``consumer``: the consumer row (merges followed)."""
     return await identity.resolve_consumer(db, consumer_id)
 
 
@@ -142,7 +147,10 @@ class ConsumerAuthController(Controller):
         "/me/bind-wechat",
         status_code=200,
         security=CONSUMER_SECURITY,
-        dependencies={"consumer": Provide(provide_consumer)},
+        dependencies={
+            "consumer_id": Provide(provide_consumer_id, sync_to_thread=False),
+            "consumer": Provide(provide_consumer),
+        },
     )
     async def bind_wechat(
         self, data: JSONBody[BindIn], consumer: CurrentConsumer, db: Db, state: State
@@ -169,14 +177,17 @@ class ConsumerController(Controller):
     path = "/v1/loyalty"
     tags = ("loyalty",)
     security = CONSUMER_SECURITY
-    dependencies = {"consumer": Provide(provide_consumer)}
+    dependencies = {
+        "consumer_id": Provide(provide_consumer_id, sync_to_thread=False),
+        "consumer": Provide(provide_consumer),
+    }
 
     @post("/claims", status_code=201)
     async def create_claim(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[ClaimIn],
-        consumer: CurrentConsumer,
+        consumer_id: ConsumerId,
         db: Db,
         state: State,
     ) -> ClaimOut:
@@ -202,7 +213,7 @@ class ConsumerController(Controller):
             else None
         )
         outcome = await _loyalty(state).claim(
-            db, consumer, ClaimRequest(data.url, device_id, ip, data.pin, gps)
+            db, consumer_id, ClaimRequest(data.url, device_id, ip, data.pin, gps)
         )
         draw = None
         if outcome.draw is not None:

@@ -168,3 +168,21 @@ async def test_pin_products_need_the_right_pin_and_limit_wrong_ones(settings: Se
         pin2 = _pin(app, setup.roll.kid, setup.roll.first_index + 1, 6)
         ok = await claim(client, fresh, url2, "phone-b", pin=pin2)
         assert ok.status_code == 201, ok.text
+
+
+async def test_one_award_across_two_app_instances(settings: Settings) -> None:
+    """Two workers (two app instances on the same database and Redis) race for one code."""
+    async with running_app(settings) as (app, client), running_app(settings) as (_, other):
+        setup = await setup_loyalty(app, client)
+        url = setup.url(7)
+        await scan(client, url, "shared-phone")
+        people = [await consumer(app) for _ in range(40)]
+        responses = await asyncio.gather(
+            *(
+                claim(client if i % 2 else other, p, url, "shared-phone")
+                for i, p in enumerate(people)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [201] + [409] * 39
+        async with app.state.session_factory() as session:
+            assert await session.scalar(select(func.count()).select_from(Claim)) == 1
