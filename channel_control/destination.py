@@ -44,7 +44,14 @@ from kernel.cache import REDIS_DOWN_ERRORS
 from kernel.pubsub import listen
 from kernel.runtime import Runtime
 
-__all__ = ["Destination", "DestinationResolver", "Position", "current_position"]
+__all__ = [
+    "POSITION_FIELDS",
+    "Destination",
+    "DestinationResolver",
+    "Position",
+    "current_position",
+    "position_of_row",
+]
 
 INVALIDATION_CHANNEL = "cc:dest:invalidate"
 
@@ -75,18 +82,17 @@ class Position:
     source: str  # "unit" | "case" | "pallet": whose projection row said so
 
 
-def _position(row: object, prefix: str, source: str) -> Position | None:
-    shipment_id = getattr(row, f"{prefix}shipment_id")
-    moved_at = getattr(row, f"{prefix}moved_at")
-    if shipment_id is None or moved_at is None:
+def position_of_row(row: Any, source: str) -> Position | None:
+    """The position a projection row carries, or None if it has none."""
+    if row.shipment_id is None or row.moved_at is None:
         return None
     return Position(
-        distributor_id=getattr(row, f"{prefix}distributor_id"),
-        shipment_id=shipment_id,
-        document_number=getattr(row, f"{prefix}document_number"),
-        shipped_at=getattr(row, f"{prefix}shipped_at"),
-        moved_at=moved_at,
-        received=getattr(row, f"{prefix}received"),
+        distributor_id=row.distributor_id,
+        shipment_id=row.shipment_id,
+        document_number=row.document_number,
+        shipped_at=row.shipped_at,
+        moved_at=row.moved_at,
+        received=bool(row.received),
         source=source,
     )
 
@@ -191,7 +197,7 @@ async def _where_rows(
 def _newest(rows: list[Any]) -> tuple[Any | None, Position | None]:
     best_row, best = None, None
     for row in rows:
-        found = _position(row, "", row.source)
+        found = position_of_row(row, row.source)
         if found is not None and (best is None or found.moved_at > best.moved_at):
             best_row, best = row, found
     return best_row, best

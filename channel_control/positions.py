@@ -10,13 +10,12 @@ flush would insert before it deletes and trip the unique (brand_id, code_start) 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channel_control.destination import POSITION_FIELDS, Position
+from channel_control.destination import POSITION_FIELDS, Position, position_of_row
 from channel_control.shipping_models import Aggregation, Container, UnitPosition
 from channel_control.units import coalesce, pieces
 
@@ -24,7 +23,9 @@ __all__ = [
     "POSITION_FIELDS",
     "container_position",
     "dense_groups",
+    "inherit_unit_positions",
     "lock_brand_channel",
+    "newest",
     "open_aggregations",
     "position_of_row",
     "set_container_position",
@@ -56,21 +57,6 @@ async def lock_brand_channel(session: AsyncSession, brand_id: uuid.UUID) -> None
     key = int.from_bytes(brand_id.bytes[:4], "big", signed=True)
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": _LOCK_NAMESPACE, "key": key}
-    )
-
-
-def position_of_row(row: Any, source: str) -> Position | None:
-    """The position an ORM row or result row carries, or None if it has none."""
-    if row.shipment_id is None or row.moved_at is None:
-        return None
-    return Position(
-        distributor_id=row.distributor_id,
-        shipment_id=row.shipment_id,
-        document_number=row.document_number,
-        shipped_at=row.shipped_at,
-        moved_at=row.moved_at,
-        received=row.received,
-        source=source,
     )
 
 
@@ -246,7 +232,3 @@ async def open_aggregations(
         )
     ).all()
     return [a for a in (*first, *rest) if a.child_end is not None and a.child_end > lo]
-
-
-def as_source(position: Position | None, source: str) -> Position | None:
-    return replace(position, source=source) if position else None

@@ -27,7 +27,6 @@ __all__ = [
     "ItemCode",
     "Piece",
     "RangeInput",
-    "Resolved",
     "UnitChecker",
     "coalesce",
     "is_valid_sscc",
@@ -66,14 +65,6 @@ class RangeInput:
     roll_id: uuid.UUID
     seq_start: int
     seq_end: int
-
-
-@dataclass(slots=True)
-class Resolved:
-    """Inputs turned into ranges; ``origin`` maps each range back to its input for failures."""
-
-    ranges: list[tuple[int, int, str, str]]  # (code_start, code_end, input text, field)
-    failures: list[Failure]
 
 
 # ---------------------------------------------------------------------------------------------
