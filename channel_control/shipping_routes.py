@@ -389,6 +389,9 @@ class WhereaboutsController(Controller):
             product_name=ident.product_name,
             lot=ident.lot,
             container=ContainerBriefOut.of(ident.container) if ident.container else None,
+            units=sum(hi - lo for lo, hi in await aggregation.container_units(db, ident.container))
+            if ident.container
+            else None,
             current=current,
             case=ContainerBriefOut.of(found.case) if found.case else None,
             pallet=ContainerBriefOut.of(found.pallet) if found.pallet else None,

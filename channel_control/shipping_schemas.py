@@ -282,6 +282,7 @@ class WhereaboutsOut(msgspec.Struct, kw_only=True):
     product_name: str | None
     lot: str | None
     container: ContainerBriefOut | None
+    units: int | None  # items in the container now (a case, or all cases on a pallet)
     current: CurrentOut | None
     case: ContainerBriefOut | None
     pallet: ContainerBriefOut | None

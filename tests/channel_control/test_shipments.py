@@ -95,9 +95,15 @@ async def test_pallet_shipped_then_unpacked_and_partly_reshipped(
     ]
     assert body["case"]["label"].endswith(w.case(1)["code"].rsplit("/", 1)[1])
     assert body["pallet"] is None
+    case = (await client.get("/v1/admin/whereabouts", params=w.case(1), headers=w.viewer)).json()
+    assert (case["kind"], case["units"], case["pallet"]) == ("case", 20, None)
+    assert case["current"]["distributor"]["id"] == str(d2.id)
+    assert [s["via"] for s in case["shipments"]] == ["pallet", "case"]
+    assert [a["parent_kind"] for a in case["aggregation"]] == ["pallet"]
     loose = (
         await client.get("/v1/admin/whereabouts", params={"code": w.item(1)}, headers=w.viewer)
     ).json()
+    assert loose["units"] is None
     assert [s["via"] for s in loose["shipments"]] == ["pallet", "unit"]
     assert loose["current"]["via"] == "unit"
 
