@@ -149,13 +149,13 @@ async def test_sigterm_finishes_deliveries_in_flight_then_exits(
         assert len(rx.posts) == EVENTS  # a graceful stop re-sends nothing
 
 
+# Services only: several workers are a PostgreSQL deployment; SQLite runs one.
+@pytest.mark.parametrize("backend", ["services"])
 async def test_two_workers_share_the_work_without_double_sends(
     settings: Settings, tmp_path: Path
 ) -> None:
     """PostgreSQL only: two ``scanguard worker`` processes claim with SKIP LOCKED; every event
     is posted exactly once in total (no kill, so no re-sends are expected)."""
-    if settings.is_sqlite:
-        pytest.skip("several workers are a PostgreSQL deployment; SQLite runs one worker")
     async with WebhookReceiver(delay_s=0.02) as rx:
         keys = await _prepare(settings, rx)
         workers = [_start_worker(settings, tmp_path / f"worker-{i}.log") for i in range(2)]
@@ -166,6 +166,16 @@ async def test_two_workers_share_the_work_without_double_sends(
                 return await _delivered_count(settings) == EVENTS
 
             await wait_until(all_recorded, timeout_s=30, what="every delivery recorded")
+            # One worker may have done everything while the other was still importing: a
+            # SIGTERM before its handler exists would end it with -15, not a graceful 0.
+            await wait_until(
+                lambda: all(
+                    "notifications.worker.started" in (tmp_path / f"worker-{i}.log").read_text()
+                    for i in range(2)
+                ),
+                timeout_s=30,
+                what="both workers started",
+            )
         finally:
             for worker in workers:
                 if worker.poll() is None:

@@ -592,14 +592,14 @@ async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
     assert held == {str(north.id): 4, str(south.id): 3, None: 1}
 
 
+# Services only: two workers share invalidations only through a real Redis.
+@pytest.mark.parametrize("backend", ["services"])
 async def test_activation_reaches_another_worker_at_once(
     app: Litestar, client: httpx.AsyncClient, settings: Settings, backend: str
 ) -> None:
     """Two app instances on one PostgreSQL + Redis: activating on one invalidates the roll
     metadata the other has cached (Redis delete + pub/sub), so its next scan shows the
     notice. The embedded backend is one process by definition: nothing to tell."""
-    if backend == "embedded":
-        pytest.skip("the embedded store lives in one process")
     w = await genealogy_world(app, client)
     [code] = w.codes(app, "a2", [1])
     async with running_app(settings) as (_, other):
