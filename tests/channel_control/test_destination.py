@@ -211,14 +211,14 @@ def test_coalesce_and_dense_groups_keep_every_unit_once(raw: list[tuple[int, int
     assert [r for g in groups for r in g] == runs
 
 
+# Services only: two workers share invalidations only through a real Redis.
+@pytest.mark.parametrize("backend", ["services"])
 async def test_another_worker_drops_its_cached_answer_after_a_shipment(
-    app: Litestar, client: httpx.AsyncClient, settings: Settings
+    app: Litestar, client: httpx.AsyncClient, settings: Settings, backend: str
 ) -> None:
     """Two app instances on one database and Redis: a shipment through the first makes the
     second's cached answer stale at once (pub/sub with a real Redis; the embedded store is
     one process, where both share nothing but the database, so only the TTL would help)."""
-    if settings.redis_is_embedded:
-        pytest.skip("one process: invalidation is in-process (covered above)")
     w = await shipping_world(app, items=5)
     d1, d2, _ = w.distributors
     await ship(client, w.admin, to=d1, ranges=[w.item_range(0, 5)])
