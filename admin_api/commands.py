@@ -10,11 +10,11 @@ import sys
 
 import click
 
-from admin_api import users
 from admin_api.auth import ADMIN_ROLES
-from admin_api.models import User
 from anticounterfeit import catalogue
 from anticounterfeit.models import Brand
+from kernel import accounts
+from kernel.accounts import User
 from kernel.db import session_scope
 from kernel.errors import DomainError
 from kernel.runtime import Runtime, run_job
@@ -62,7 +62,7 @@ def create_user(username: str, role: str, brand_slug: str | None, password_stdin
     settings = _settings()
     password = _read_password(password_stdin)
     try:
-        users.check_password_policy(password)
+        accounts.check_password_policy(password)
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
 
@@ -71,7 +71,7 @@ def create_user(username: str, role: str, brand_slug: str | None, password_stdin
             brand_id = None
             if brand_slug is not None:
                 brand_id = (await catalogue.get_brand_by_slug(session, brand_slug)).id
-            return await users.create_user(
+            return await accounts.create_user(
                 session, None, username=username, password=password, role=role, brand_id=brand_id
             )
 

@@ -18,8 +18,6 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from admin_api.models import User
-from admin_api.users import create_user
 from anticounterfeit.catalogue import create_batch, create_brand, create_product
 from anticounterfeit.codes import Keyring, encode_code
 from anticounterfeit.gtin import gtin_check_digit
@@ -33,6 +31,7 @@ from channel_control.geo_fixture import FIXTURE_PLACES, write_city_database
 from channel_control.models import Distributor
 from channel_control.territory import Territory
 from channel_control.units import RangeInput, UnitChecker
+from kernel.accounts import User, create_user
 from kernel.auth import Role
 from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job

@@ -27,6 +27,7 @@ from anticounterfeit.catalogue_routes import (
     Db,
     scoped_dependencies,
 )
+from kernel import accounts
 from kernel.auth import Role
 from kernel.http import Limit, Offset, Page, provide_principal, provide_settings
 
@@ -78,7 +79,7 @@ class UserController(Controller):
     ) -> UserOut:
         """Create an admin user. Platform admins: any role; brand admins: users of their own
         brand with role ``brand_admin`` or ``brand_viewer``. Passwords: >= 12 characters."""
-        user = await users.create_user(
+        user = await accounts.create_user(
             db,
             principal,
             username=data.username,
@@ -114,7 +115,7 @@ class UserController(Controller):
     ) -> UserOut:
         """One user (of the caller's brand, unless the caller is a platform admin)."""
         principal.require_role(*READERS)
-        return UserOut.of(await users.get_user(db, brand_scope, user_id))
+        return UserOut.of(await accounts.get_user(db, brand_scope, user_id))
 
     @post("/{user_id:uuid}/disable", status_code=200)
     async def disable_user(

@@ -18,7 +18,7 @@ __all__ = ["MODEL_MODULES", "all_metadata"]
 MODEL_MODULES = (
     "kernel.audit",
     "kernel.outbox",
-    "admin_api.models",
+    "kernel.accounts",
     "admin_api.notifications.models",
     "anticounterfeit.models",
     "anticounterfeit.trace_models",

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from admin_api.models import User
+from kernel.accounts import MIN_PASSWORD_LENGTH, User
 from kernel.audit import AuditEntry
 from kernel.auth import Principal
 
@@ -23,7 +23,6 @@ __all__ = [
     "UserOut",
 ]
 
-MIN_PASSWORD_LENGTH = 12
 
 Username = Annotated[
     str,

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from admin_api.models import User
 from channel_control.models import DistributorApiKey, DistributorUser
 from channel_control.schemas import DistributorOut
+from kernel.accounts import User
 
 __all__ = [
     "ApiKeyCreate",

@@ -19,11 +19,10 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api import auth as admin_auth
-from admin_api import users
-from admin_api.models import User
 from channel_control.models import Distributor, DistributorApiKey, DistributorUser
 from channel_control.services import get_distributor
+from kernel import accounts
+from kernel.accounts import User
 from kernel.audit import record_audit
 from kernel.auth import Principal, Role, TokenPurpose, decode_token, encode_token
 from kernel.db import utcnow
@@ -110,7 +109,7 @@ async def create_distributor_user(
 ) -> tuple[User, DistributorUser]:
     """Create a ``distributor`` account of the brand bound to ``distributor_id``."""
     distributor = await get_distributor(session, brand_id, distributor_id)
-    user = await users.create_user(
+    user = await accounts.create_user(
         session,
         actor,
         username=username,
@@ -150,7 +149,7 @@ async def distributor_users(
         .scalars()
         .all()
     )
-    return [(await users.get_user(session, brand_id, link.user_id), link) for link in links]
+    return [(await accounts.get_user(session, brand_id, link.user_id), link) for link in links]
 
 
 async def login(
@@ -162,7 +161,7 @@ async def login(
     distributor all get the same ``invalid_credentials`` answer.
     """
     try:
-        user = await admin_auth.authenticate(
+        user = await accounts.authenticate(
             session, username, password, roles=frozenset({Role.DISTRIBUTOR})
         )
     except AuthenticationFailed as exc:
@@ -218,7 +217,7 @@ async def authenticate_token(
     if link is None or link.distributor_id != distributor_id:
         raise _unauthenticated("invalid_token")
     try:
-        user = await users.get_user(session, brand_id, user_id)
+        user = await accounts.get_user(session, brand_id, user_id)
     except NotFound as exc:
         raise _unauthenticated("invalid_token") from exc
     if user.disabled_at is not None or user.role != Role.DISTRIBUTOR:

@@ -26,11 +26,12 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from admin_api import recall_reports, traces, users
+from admin_api import recall_reports, traces
 from admin_api.app import create_app
 from anticounterfeit import recalls
 from anticounterfeit.codes import Keyring
 from anticounterfeit.recalls import ScopeIn
+from kernel import accounts
 from kernel.auth import Role, TokenPurpose, encode_token
 from kernel.db import create_engine, create_session_factory
 from kernel.migrate import upgrade
@@ -227,7 +228,7 @@ async def _http_forward(
     """The same trace as one API call: GET /v1/admin/traces/forward on the real app (in
     process, ASGI transport), as a brand admin."""
     async with factory() as session:
-        user = await users.create_user(
+        user = await accounts.create_user(
             session,
             None,
             username=f"bench-{uuid.uuid4().hex[:8]}",

@@ -40,7 +40,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from admin_api import users
 from anticounterfeit import catalogue, rolls
 from anticounterfeit.codes import ALPHABET, CodeKey, Keyring, iter_codes, verify_code
 from anticounterfeit.gtin import gtin_check_digit
@@ -48,6 +47,7 @@ from anticounterfeit.metadata import CodeMetadataService
 from channel_control import credentials, services, shipments
 from channel_control.territory import Territory
 from channel_control.units import RangeInput, UnitChecker
+from kernel import accounts
 from kernel.auth import Role
 from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job
@@ -125,7 +125,7 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
             suspicious_distinct_devices=None,
             keyring=settings.code_keyring.keys(),
         )
-        admin = await users.create_user(
+        admin = await accounts.create_user(
             session,
             None,
             username=f"{plan.brand_slug}-admin",

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from admin_api.cli import main
-from admin_api.models import User
+from kernel.accounts import User
 from kernel.auth import verify_password
 from kernel.db import create_engine, create_session_factory
 from kernel.migrate import upgrade

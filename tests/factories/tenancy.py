@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from admin_api import users
-from admin_api.models import User
 from anticounterfeit import catalogue
 from anticounterfeit.gtin import gtin_check_digit
 from anticounterfeit.models import Batch, Brand, Product
+from kernel import accounts
+from kernel.accounts import User
 from kernel.auth import Role
 from kernel.db import session_scope
 
@@ -73,7 +73,7 @@ async def make_user(
 ) -> User:
     """A committed user (``brand`` is required for brand roles)."""
     async with session_scope(app.state.session_factory) as session:
-        return await users.create_user(
+        return await accounts.create_user(
             session,
             None,
             username=username or f"{role.replace('_', '-')}-{_suffix()}",
