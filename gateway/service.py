@@ -258,10 +258,10 @@ class ScanService:
             accuracy_m=location.accuracy_m,
             location_source=location.source,
             location_confidence=location.confidence,
-            recall_id=state.recall.id if state.recall else None,  # a recall hit
             distributor_id=destination.distributor_id if destination else None,
             shipment_id=destination.shipment_id if destination else None,
             diverted=diverted,
+            recall_id=state.recall.id if state.recall else None,  # a recall hit
             claims_first=verdict == "genuine",
         )
         try:
