@@ -61,7 +61,7 @@ __all__ = [
 
 log = structlog.get_logger("channel_control.diversion")
 
-INSERT_CHUNK = 500
+INSERT_CHUNK = 100
 MAX_BUFFERED_SIGNALS = 50_000  # while the database is unreachable; beyond, the oldest go
 
 
