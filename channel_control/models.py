@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -109,6 +110,18 @@ class DiversionSignal(Base):
     __table_args__ = (
         Index("ix_diversion_signals_group", "brand_id", "distributor_id", "area", "observed_at"),
         Index("ix_diversion_signals_alert_id_code_id", "alert_id", "code_id"),
+        # The rules read and attach only signals no alert holds yet: without this partial
+        # index every flush walked all of a group's signals in the window (72 h by default),
+        # attached or not, so its cost grew with the signals already recorded.
+        Index(
+            "ix_diversion_signals_pending",
+            "brand_id",
+            "distributor_id",
+            "area",
+            "observed_at",
+            postgresql_where=text("alert_id IS NULL"),
+            sqlite_where=text("alert_id IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
