@@ -108,11 +108,11 @@ class DiversionSignal(Base):
 
     __tablename__ = "diversion_signals"
     __table_args__ = (
-        Index("ix_diversion_signals_group", "brand_id", "distributor_id", "area", "observed_at"),
         Index("ix_diversion_signals_alert_id_code_id", "alert_id", "code_id"),
-        # The rules read and attach only signals no alert holds yet: without this partial
-        # index every flush walked all of a group's signals in the window (72 h by default),
-        # attached or not, so its cost grew with the signals already recorded.
+        # The rules read and attach only signals no alert holds yet: a partial index keeps
+        # their queries proportional to new signals (a full group index walked every signal
+        # of the window, attached or not), and signals inserted already attached to an open
+        # alert (most of them on a promotion day) cost no entry in it.
         Index(
             "ix_diversion_signals_pending",
             "brand_id",
