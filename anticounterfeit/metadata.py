@@ -10,7 +10,6 @@ pub/sub) to drop its own; a short TTL bounds staleness if a message is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from bisect import bisect_right
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from anticounterfeit.models import Batch, Brand, CodeRangeEvent, CodeRoll, Product, RangeAction
 from anticounterfeit.trace_models import RECALL_SEVERITIES, BatchMaterial, Recall, RecallScope
 from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.pubsub import listen
 from kernel.runtime import Runtime
 
 __all__ = [
@@ -228,25 +228,11 @@ class CodeMetadataService:
             await asyncio.wait({self._listener}, timeout=2.0)
 
     async def _listen(self) -> None:
-        channel = self.rt.key(INVALIDATION_CHANNEL)
-        while True:
-            pubsub = self.rt.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel)
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message and message.get("type") == "message":
-                        data = message["data"]
-                        text = data.decode() if isinstance(data, bytes) else str(data)
-                        self._drop_local(uuid.UUID(text))
-            except asyncio.CancelledError:
-                raise
-            except (*REDIS_DOWN_ERRORS, RuntimeError, ValueError) as exc:  # type: ignore[misc]  # tuple of exception types
-                log.warning("anticounterfeit.metadata.listener_failed", error=str(exc))
-                await asyncio.sleep(1.0)
-            finally:
-                with contextlib.suppress(*REDIS_DOWN_ERRORS, RuntimeError):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]  # redis-py stub
+        await listen(
+            self.rt,
+            self.rt.key(INVALIDATION_CHANNEL),
+            lambda text: self._drop_local(uuid.UUID(text)),
+        )
 
     # ---- lookups ---------------------------------------------------------------------------
     async def roll_for(self, kid: int, index: int) -> RollMetadata | None:
