@@ -308,6 +308,12 @@ class DestinationResolver:
     def _bump(self, brand_id: uuid.UUID) -> None:
         self._generations[brand_id] = self._generations.get(brand_id, 0) + 1
 
+    def generation(self, brand_id: uuid.UUID) -> int:
+        """The brand's cache generation: it moves whenever the brand's positions may have
+        changed (here or, through pub/sub, in another worker). Caches built on top of this
+        resolver compare it to decide whether what they hold is still valid."""
+        return self._generations.get(brand_id, 0)
+
     async def invalidate_brand(self, brand_id: uuid.UUID) -> None:
         """Forget the brand's cached answers in every worker. Call after the write committed."""
         self._bump(brand_id)

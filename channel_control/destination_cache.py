@@ -111,7 +111,7 @@ class IntervalDestinationResolver(DestinationResolver):
 
     async def resolve(self, brand_id: uuid.UUID, kid: int, index: int) -> Destination | None:
         code_id = code_id_of(kid, index)
-        generation = self._generations.get(brand_id, 0)
+        generation = self.generation(brand_id)
         now = time.monotonic()
         cached = self._intervals.get(brand_id)
         if cached is None or cached.generation != generation:
@@ -133,7 +133,7 @@ class IntervalDestinationResolver(DestinationResolver):
             found["case_next"][1] if "case_next" in found else None,
         )
         answer = await super().resolve(brand_id, kid, index)
-        if self._generations.get(brand_id, 0) != generation:
+        if self.generation(brand_id) != generation:
             return answer  # a write committed meanwhile: the interval may be stale already
         if len(cached.entries) >= self.max_intervals:
             cached.starts.clear()
