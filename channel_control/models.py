@@ -104,6 +104,10 @@ class DiversionSignal(Base):
     observed region, else the observed country, else ``GPS`` (a fix outside every geofence
     with no region known): the key alerts group by. ``alert_id`` is set once an alert takes
     the signal in.
+
+    ``scan_uid`` names the scan in the gateway's log; it is not unique-indexed: the recorder's
+    flush ledger (``DiversionFlush``) is what keeps a signal from being stored twice, and a
+    unique index on a random UUID was the costliest write of a signal.
     """
 
     __tablename__ = "diversion_signals"
@@ -126,7 +130,7 @@ class DiversionSignal(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     brand_id: Mapped[uuid.UUID]
-    scan_uid: Mapped[uuid.UUID] = mapped_column(unique=True)
+    scan_uid: Mapped[uuid.UUID]
     observed_at: Mapped[datetime]
     code_id: Mapped[int] = mapped_column(BigInteger)
     serial: Mapped[str] = mapped_column(String(20))
@@ -233,3 +237,17 @@ class DiversionTally(Base):
     area: Mapped[str] = mapped_column(String(10), primary_key=True)
     located: Mapped[int] = mapped_column(Integer)
     diverted: Mapped[int] = mapped_column(Integer)
+
+
+class DiversionFlush(Base):
+    """One committed write of the recorder's buffer (signals and tallies), by its id.
+
+    A flush whose COMMIT landed but whose reply was lost looks failed to the recorder; before
+    writing that batch again it looks its id up here, so no signal is stored twice and no
+    tally counted twice. Rows older than a day are pruned by the flushes themselves.
+    """
+
+    __tablename__ = "diversion_flushes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(index=True)

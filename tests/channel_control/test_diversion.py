@@ -7,13 +7,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from litestar import Litestar
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
 
 from channel_control.geo_fixture import write_city_database
 from kernel.outbox import OutboxEvent
@@ -465,6 +474,91 @@ async def test_rates_map_and_time_series(geo: AppClient) -> None:
         until=(now - timedelta(days=2)).isoformat(),
     )
     assert earlier == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A flush that fails loses nothing and doubles nothing
+# ---------------------------------------------------------------------------------------------
+class _ReplyLost(Session):
+    """A session whose COMMIT lands but whose caller hears a connection error, as when the
+    connection drops between the server's commit and its reply."""
+
+
+@event.listens_for(_ReplyLost, "after_commit")
+def _drop_the_reply(session: Session) -> None:
+    raise OSError("connection reset after COMMIT")
+
+
+@asynccontextmanager
+async def _recorder_sessions(app: Litestar, factory: async_sessionmaker[AsyncSession]) -> Any:
+    recorder = app.state.diversion
+    kept = recorder.session_factory
+    recorder.session_factory = factory
+    try:
+        yield
+    finally:
+        recorder.session_factory = kept
+
+
+def _unreachable_database(settings: Settings, tmp_path: Path) -> AsyncEngine:
+    if settings.database_url.startswith("sqlite"):
+        return create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gone.db")
+    return create_async_engine(settings.database_url.replace("@127.0.0.1:5432/", "@127.0.0.1:1/"))
+
+
+async def _counts(client: httpx.AsyncClient, goods: Any) -> tuple[Any, ...]:
+    [alert] = (await _get(client, ALERTS, goods.admin))["items"]
+    detail = await _get(client, f"{ALERTS}/{alert['id']}", goods.admin)
+    [rate] = await _get(client, "/v1/admin/diversion/rates", goods.admin)
+    return (
+        alert["signal_count"],
+        alert["distinct_codes"],
+        len(detail["signals"]),
+        rate["located_scans"],
+        rate["diverted_scans"],
+    )
+
+
+async def test_signals_buffered_while_the_database_is_down_are_written_once_it_is_back(
+    geo: AppClient, settings: Settings, tmp_path: Path
+) -> None:
+    app, client = geo
+    goods = await shipped_goods(app, client, regions=("CN-GD",))
+    await _set_rule(client, goods.admin, min_distinct_codes=3)
+    for code in goods.codes[:3]:
+        await scan(client, goods.product.gtin, code, ip=BEIJING_IP)
+    await scan(client, goods.product.gtin, goods.codes[3], ip=GUANGZHOU_IP)
+    down = _unreachable_database(settings, tmp_path)
+    try:
+        async with _recorder_sessions(app, async_sessionmaker(down)):
+            assert await flush_diversion(app) == 0
+            assert await flush_diversion(app) == 0  # still down: still kept
+    finally:
+        await down.dispose()
+    assert (await _get(client, ALERTS, goods.admin))["total"] == 0
+    await scan(client, goods.product.gtin, goods.codes[4], ip=BEIJING_IP)  # meanwhile
+
+    assert await flush_diversion(app) == 1
+    assert await _counts(client, goods) == (4, 4, 4, 5, 4)
+
+
+async def test_a_flush_whose_reply_was_lost_is_not_written_twice(geo: AppClient) -> None:
+    app, client = geo
+    goods = await shipped_goods(app, client, regions=("CN-GD",))
+    await _set_rule(client, goods.admin, min_distinct_codes=2)
+    for code in goods.codes[:2]:
+        await scan(client, goods.product.gtin, code, ip=BEIJING_IP)
+    await scan(client, goods.product.gtin, goods.codes[2], ip=GUANGZHOU_IP)
+    engine = app.state.runtime.engine
+    async with _recorder_sessions(app, async_sessionmaker(engine, sync_session_class=_ReplyLost)):
+        assert await flush_diversion(app) == 0  # looks failed to the recorder...
+    assert await _counts(client, goods) == (2, 2, 2, 3, 2)  # ...but it committed
+
+    await scan(client, goods.product.gtin, goods.codes[3], ip=BEIJING_IP)
+    assert await flush_diversion(app) == 0  # the carried batch is dropped, the new one joins
+    assert await _counts(client, goods) == (3, 3, 3, 4, 3)
+    assert await flush_diversion(app) == 0
+    assert await _counts(client, goods) == (3, 3, 3, 4, 3)
 
 
 # ---------------------------------------------------------------------------------------------
