@@ -30,6 +30,8 @@ import base64
 import json
 import os
 import platform
+import random
+import resource
 import secrets
 import shutil
 import signal
@@ -53,7 +55,12 @@ from kernel.migrate import upgrade
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
 from loadtests.claim_scenario import CLAIM_ENV, check_claimed_again, claim_lines, seed_claims
-from loadtests.regions import random_client_ip, write_region_database
+from loadtests.regions import (
+    client_ip_in,
+    client_ip_outside,
+    random_client_ip,
+    write_region_database,
+)
 from loadtests.seed import SeedPlan, seed
 
 __all__ = ["main"]
@@ -288,6 +295,50 @@ def write_lines(path: Path, lines: Sequence[str]) -> Path:
     return path
 
 
+CPU_GROUPS = {"python": "gateway", "postgres": "postgres", "redis-server": "redis"}
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds_by_process() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of each process of a ``CPU_GROUPS`` kind, by pid:
+    ``{pid: (group, seconds)}`` (``/proc``; empty where there is none)."""
+    found: dict[int, tuple[str, float]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        group = CPU_GROUPS.get(stat[stat.index("(") + 1 : stat.rindex(")")])
+        if group is None:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (group, (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+    return found
+
+
+def cpu_seconds_between(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds per group spent between two ``cpu_seconds_by_process`` readings.
+
+    Taken around a measured run, it says where the run's CPU went: the gateway, the
+    database or Redis, all sharing the machine's cores with the load generator (``wrk``: its
+    share comes from ``resource.getrusage`` once it has exited). A process that exits in
+    between takes its last moments with it (PostgreSQL backends live as long as the pool).
+    """
+    spent: dict[str, float] = {}
+    for pid, (group, seconds) in after.items():
+        earlier = before.get(pid)
+        start = earlier[1] if earlier is not None and earlier[0] == group else 0.0
+        spent[group] = spent.get(group, 0.0) + seconds - start
+    return spent
+
+
 def run_wrk(args: argparse.Namespace, url: str, lines: Path, duration: float) -> dict[str, Any]:
     cmd = [
         "wrk",
@@ -303,10 +354,25 @@ def run_wrk(args: argparse.Namespace, url: str, lines: Path, duration: float) ->
         str(lines),
         str(args.threads),
     ]
+    cpu_before = cpu_seconds_by_process()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds_between(cpu_before, cpu_seconds_by_process())
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu["wrk"] = (
+        children_after.ru_utime
+        + children_after.ru_stime
+        - children_before.ru_utime
+        - children_before.ru_stime
+    )
     for line in out.splitlines():
         if line.startswith("WRK_JSON "):
             result: dict[str, Any] = json.loads(line[len("WRK_JSON ") :])
+            requests = max(1, int(result["requests"]))
+            # CPU microseconds per request by process group (wrk itself only after it exits)
+            result["cpu_us_per_request"] = {
+                group: round(seconds * 1e6 / requests, 1) for group, seconds in cpu.items()
+            }
             return result
     raise RuntimeError(f"wrk printed no summary:\n{out}")
 
@@ -502,8 +568,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     parts = 1 + args.repeats
     channel_parts = 2 * parts if "channel" in args.scenarios else 0  # checks on + checks off
+    typical_parts = 2 * parts if "channel_typical" in args.scenarios else 0
     claim_parts = parts if "claim" in args.scenarios else 0  # first scan + claim
-    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts + channel_parts
+    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts + channel_parts + typical_parts
     per_run = args.codes_per_run
     tmp = Path(tempfile.mkdtemp(prefix="scanguard-bench-"))
     results: dict[str, Any] = {}
@@ -546,12 +613,22 @@ def run(args: argparse.Namespace) -> int:
                     for i, (g, c) in enumerate(pairs)
                 ]
 
+            all_slices = _slices(fresh, genuine_parts)
+            typical_slices = all_slices[len(all_slices) - typical_parts :] if typical_parts else []
+            region_of = {g: d["region"] for d in data["distributors"] for g in d["gtins"]}
+            typical_files = [
+                write_lines(
+                    tmp / f"typical-{i}.tsv",
+                    typical_lines(part, region_of, TYPICAL_DIVERTED_SHARE, random.Random(i)),
+                )
+                for i, part in enumerate(typical_slices)
+            ]
             genuine_all = [
                 write_lines(tmp / f"genuine-{i}.tsv", lines_for(part, "dev"))
-                for i, part in enumerate(_slices(fresh, genuine_parts))
+                for i, part in enumerate(all_slices[: len(all_slices) - typical_parts])
             ]
             channel_files = genuine_all[len(genuine_all) - channel_parts :]
-            claim_start = genuine_parts - channel_parts - claim_parts
+            claim_start = genuine_parts - typical_parts - channel_parts - claim_parts
             claim_slices = _slices(fresh, genuine_parts)[claim_start : claim_start + claim_parts]
             claim_files = [
                 write_lines(
@@ -691,6 +768,14 @@ def run(args: argparse.Namespace) -> int:
                     results["channel_off"], results["channel_on"] = measure_channel(
                         args, env, url, channel_files[:parts], channel_files[parts:]
                     )
+                if "channel_typical" in args.scenarios:
+                    off, on = measure_channel(
+                        args, env, url, typical_files[:parts], typical_files[parts:]
+                    )
+                    results["channel_typical_off"] = Measured("channel_typical_off", off.runs, [])
+                    results["channel_typical_on"] = Measured(
+                        "channel_typical_on", on.runs, off.problems
+                    )
                 if "claim" in args.scenarios:
                     results["claim"] = measure(
                         args, "claim", url, claim_files, reuse_ok=False, server=gateway
@@ -725,6 +810,10 @@ def report(
         figures[f"{name}_p50_ms"] = round(m.median("p50_us") / 1000, 2)
         figures[f"{name}_p99_ms"] = round(m.median("p99_us") / 1000, 2)
         figures[f"{name}_errors"] = m.errors
+        for group in (*CPU_GROUPS.values(), "wrk"):
+            per_request = [r["cpu_us_per_request"].get(group) for r in m.runs]
+            if per_request and None not in per_request:
+                figures[f"{name}_cpu_us_per_req_{group}"] = statistics.median(per_request)
         if m.errors:
             problems.append(f"{name}: {m.errors} failed requests (non-2xx or socket errors)")
 
@@ -737,6 +826,7 @@ def report(
     figures["ratio_repeat_to_bare_redis"] = ratio("repeat", "bare_redis")
     figures["ratio_forged_to_hello"] = ratio("forged", "hello")
     figures["channel_overhead_ratio"] = ratio("channel_on", "channel_off")
+    figures["channel_typical_overhead_ratio"] = ratio("channel_typical_on", "channel_typical_off")
     if "claim" in results:  # half the claim run's requests are first scans, half claims
         figures["claim_pairs_per_s"] = round(results["claim"].rps / 2, 1)
     for name in ("genuine", "repeat", "forged"):  # --ab-tree: this tree vs the base tree
@@ -786,7 +876,37 @@ def report(
     return 1 if problems else 0
 
 
-SCENARIOS = ("bare_redis", "genuine", "repeat", "forged", "hello", "channel", "claim")
+SCENARIOS = (
+    "bare_redis",
+    "genuine",
+    "repeat",
+    "forged",
+    "hello",
+    "channel",
+    "channel_typical",
+    "claim",
+)
+# channel_typical: the share of first scans made outside the distributor's territory (the
+# ``channel`` scenario's natural mix of client blocks puts about four in five outside).
+TYPICAL_DIVERTED_SHARE = 0.1
+
+
+def typical_lines(
+    pairs: Sequence[Sequence[str]],
+    region_of: dict[str, str],
+    diverted_share: float,
+    rng: random.Random,
+) -> list[str]:
+    """First-scan lines where ``diverted_share`` of the scans come from a client block outside
+    the territory (one region) of the distributor the code's product was shipped to, the rest
+    from inside it."""
+    lines = []
+    for i, (gtin, code) in enumerate(pairs):
+        region = region_of[gtin]
+        outside = rng.random() < diverted_share
+        ip = client_ip_outside(region, rng) if outside else client_ip_in(region, rng)
+        lines.append(scan_line(gtin, code, f"tdev-{i % 4096}", ip))
+    return lines
 
 
 def measure_channel(

@@ -19,7 +19,15 @@ from pathlib import Path
 
 from channel_control.geo_fixture import FixturePlace, write_city_database
 
-__all__ = ["REGIONS", "REGION_PLACES", "Region", "random_client_ip", "write_region_database"]
+__all__ = [
+    "REGIONS",
+    "REGION_PLACES",
+    "Region",
+    "client_ip_in",
+    "client_ip_outside",
+    "random_client_ip",
+    "write_region_database",
+]
 
 Region = tuple[str, str, int]  # (name, CIDR block, weight)
 
@@ -61,11 +69,35 @@ _NETWORKS = [ipaddress.ip_network(cidr) for _, cidr, _ in REGIONS]
 _WEIGHTS = [weight for _, _, weight in REGIONS]
 
 
+def _host(net: ipaddress.IPv4Network | ipaddress.IPv6Network, r: random.Random) -> str:
+    return str(net.network_address + r.randrange(1, net.num_addresses - 1))
+
+
 def random_client_ip(rng: random.Random | None = None) -> str:
     """A random host address from a region drawn by weight."""
     r = rng or random
     (net,) = r.choices(_NETWORKS, weights=_WEIGHTS)
-    return str(net.network_address + r.randrange(1, net.num_addresses - 1))
+    return _host(net, r)  # type: ignore[arg-type]
+
+
+def client_ip_in(region: str, rng: random.Random | None = None) -> str:
+    """A random host address of the block placed in ``region`` (e.g. ``CN-GD``)."""
+    (net,) = [
+        n for (name, _, _), n in zip(REGIONS, _NETWORKS, strict=True) if name.split()[0] == region
+    ]
+    return _host(net, rng or random)  # type: ignore[arg-type]
+
+
+def client_ip_outside(region: str, rng: random.Random | None = None) -> str:
+    """A random host address from a region other than ``region``, drawn by weight."""
+    r = rng or random
+    others = [
+        (n, w)
+        for (name, _, w), n in zip(REGIONS, _NETWORKS, strict=True)
+        if name.split()[0] != region
+    ]
+    (net,) = r.choices([n for n, _ in others], weights=[w for _, w in others])
+    return _host(net, r)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # python -m loadtests.regions var/loadtest-regions.mmdb
