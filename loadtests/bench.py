@@ -889,6 +889,7 @@ SCENARIOS = (
 # channel_typical: the share of first scans made outside the distributor's territory (the
 # ``channel`` scenario's natural mix of client blocks puts about four in five outside).
 TYPICAL_DIVERTED_SHARE = 0.1
+TYPICAL_ADDRESSES = 128  # client addresses per region, inside and outside its territory
 
 
 def typical_lines(
@@ -899,13 +900,21 @@ def typical_lines(
 ) -> list[str]:
     """First-scan lines where ``diverted_share`` of the scans come from a client block outside
     the territory (one region) of the distributor the code's product was shipped to, the rest
-    from inside it."""
+    from inside it.
+
+    Addresses come from a pool of ``TYPICAL_ADDRESSES`` per region, inside and outside, as
+    the other scenarios reuse 1,024: a fresh address per scan would also measure GeoIP cache
+    misses and a new rate-limit key per request, for checks on and off alike."""
+    inside: dict[str, list[str]] = {}
+    outside: dict[str, list[str]] = {}
     lines = []
     for i, (gtin, code) in enumerate(pairs):
         region = region_of[gtin]
-        outside = rng.random() < diverted_share
-        ip = client_ip_outside(region, rng) if outside else client_ip_in(region, rng)
-        lines.append(scan_line(gtin, code, f"tdev-{i % 4096}", ip))
+        if region not in inside:
+            inside[region] = [client_ip_in(region, rng) for _ in range(TYPICAL_ADDRESSES)]
+            outside[region] = [client_ip_outside(region, rng) for _ in range(TYPICAL_ADDRESSES)]
+        pool = outside[region] if rng.random() < diverted_share else inside[region]
+        lines.append(scan_line(gtin, code, f"tdev-{i % 4096}", rng.choice(pool)))
     return lines
 
 
