@@ -396,35 +396,16 @@ async def write_signals(
     """
     table = cast(Table, DiversionSignal.__table__)
     postgres = conn.dialect.name == "postgresql"
+    territory = _territory_text if postgres else _territory_json  # COPY sends JSON as text
     for start in range(0, len(signals), INSERT_CHUNK):
-        chunk = signals[start : start + INSERT_CHUNK]
+        records = [
+            (*s[:_TERRITORY], territory(s[_TERRITORY]), *s[_TERRITORY + 1 :], alert_ids.get(i))
+            for i, s in enumerate(signals[start : start + INSERT_CHUNK], start)
+        ]
         if postgres:
-            records = [
-                (
-                    *s[:_TERRITORY],
-                    _territory_text(s[_TERRITORY]),
-                    *s[_TERRITORY + 1 :],
-                    alert_ids.get(start + i),
-                )
-                for i, s in enumerate(chunk)
-            ]
             await copy_records(conn, table, SIGNAL_COLUMNS, records)
         else:
-            rows = [
-                dict(
-                    zip(
-                        SIGNAL_COLUMNS,
-                        (
-                            *s[:_TERRITORY],
-                            _territory_json(s[_TERRITORY]),
-                            *s[_TERRITORY + 1 :],
-                            alert_ids.get(start + i),
-                        ),
-                        strict=True,
-                    )
-                )
-                for i, s in enumerate(chunk)
-            ]
+            rows = [dict(zip(SIGNAL_COLUMNS, record, strict=True)) for record in records]
             await conn.execute(table.insert(), rows)
 
 

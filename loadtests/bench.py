@@ -764,18 +764,12 @@ def run(args: argparse.Namespace) -> int:
                     gtin, code = check["forged"][1]
                     if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
                         problems.append(f"check forged after run: {err}")
-                if "channel" in args.scenarios:
-                    results["channel_off"], results["channel_on"] = measure_channel(
-                        args, env, url, channel_files[:parts], channel_files[parts:]
-                    )
-                if "channel_typical" in args.scenarios:
-                    off, on = measure_channel(
-                        args, env, url, typical_files[:parts], typical_files[parts:]
-                    )
-                    results["channel_typical_off"] = Measured("channel_typical_off", off.runs, [])
-                    results["channel_typical_on"] = Measured(
-                        "channel_typical_on", on.runs, off.problems
-                    )
+                for name, files in (("channel", channel_files), ("channel_typical", typical_files)):
+                    if name in args.scenarios:
+                        off, on = measure_channel(
+                            args, env, url, name, files[:parts], files[parts:]
+                        )
+                        results[off.name], results[on.name] = off, on
                 if "claim" in args.scenarios:
                     results["claim"] = measure(
                         args, "claim", url, claim_files, reuse_ok=False, server=gateway
@@ -922,12 +916,14 @@ def measure_channel(
     args: argparse.Namespace,
     env: dict[str, str],
     url: str,
+    name: str,
     on_files: list[Path],
     off_files: list[Path],
 ) -> tuple[Measured, Measured]:
-    """``channel``: genuine first scans of shipped, located codes on this gateway (channel
-    checks on) against a second gateway of the same tree with SCANGUARD_CHANNEL_CHECKS=0,
-    interleaved in the same session; ``channel_overhead_ratio`` = on / off (goal >= 0.9)."""
+    """``channel`` / ``channel_typical``: genuine first scans of shipped, located codes on
+    this gateway (channel checks on) against a second gateway of the same tree with
+    SCANGUARD_CHANNEL_CHECKS=0, interleaved in the same session: ``NAME_off`` and ``NAME_on``;
+    ``channel_overhead_ratio`` = on / off (goal >= 0.9)."""
     port = _free_port()
     off = start_server(
         "gateway_channel_off",
@@ -938,11 +934,11 @@ def measure_channel(
     )
     try:
         base, new = measure_ab(
-            args, "channel_on", off.base_url, url, off_files, on_files, reuse_ok=False
+            args, f"{name}_on", off.base_url, url, off_files, on_files, reuse_ok=False
         )
     finally:
         off.stop()
-    return Measured("channel_off", base.runs, base.problems), new
+    return Measured(f"{name}_off", base.runs, base.problems), new
 
 
 def main(argv: list[str] | None = None) -> int:
