@@ -12,13 +12,15 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from admin_api import auth, users
 from admin_api.schemas import (
+    AdminTokenOut,
     AuditEntryOut,
+    AuditEntryPage,
     LoginRequest,
     PrincipalOut,
     RoleName,
-    TokenOut,
     UserCreate,
     UserOut,
+    UserPage,
 )
 from anticounterfeit.catalogue_routes import (
     SECURITY,
@@ -29,7 +31,7 @@ from anticounterfeit.catalogue_routes import (
 )
 from kernel import accounts
 from kernel.auth import Role
-from kernel.http import Limit, Offset, Page, provide_principal, provide_settings
+from kernel.http import Limit, Offset, provide_principal, provide_settings
 
 __all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
 
@@ -41,14 +43,14 @@ class AuthController(Controller):
     tags = ("auth",)
 
     @post("/login", status_code=200)
-    async def login(self, data: JSONBody[LoginRequest], db: Db, state: State) -> TokenOut:
+    async def login(self, data: JSONBody[LoginRequest], db: Db, state: State) -> AdminTokenOut:
         """Exchange a username and password for a short-lived bearer token (admin JWT).
 
         Any failure (unknown user, wrong password, disabled account) is the same 401
         ``invalid_credentials``.
         """
         issued = await auth.login(db, provide_settings(state), data.username, data.password)
-        return TokenOut(
+        return AdminTokenOut(
             access_token=issued.access_token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
             expires_in=issued.expires_in,
@@ -98,12 +100,14 @@ class UserController(Controller):
         role: FromQuery[RoleName | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[UserOut]:
+    ) -> UserPage:
         """List users: a brand's own (brand users, or a platform admin naming the brand with
         ``X-Scanguard-Brand``) or everyone (platform admin without the header)."""
         principal.require_role(*READERS)
         rows, total = await users.list_users(db, brand_scope, role=role, limit=limit, offset=offset)
-        return Page(items=[UserOut.of(u) for u in rows], total=total, limit=limit, offset=offset)
+        return UserPage(
+            items=[UserOut.of(u) for u in rows], total=total, limit=limit, offset=offset
+        )
 
     @get("/{user_id:uuid}")
     async def get_user(
@@ -145,14 +149,14 @@ class AuditController(Controller):
         target_type: Annotated[str | None, QueryParameter(max_length=50)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[AuditEntryOut]:
+    ) -> AuditEntryPage:
         """Audit trail, newest first: the acting brand's entries (platform admins without
         ``X-Scanguard-Brand``: every entry)."""
         principal.require_role(*READERS)
         rows, total = await users.list_audit(
             db, brand_scope, action=action, target_type=target_type, limit=limit, offset=offset
         )
-        return Page(
+        return AuditEntryPage(
             items=[AuditEntryOut.of(e) for e in rows], total=total, limit=limit, offset=offset
         )
 

@@ -12,13 +12,14 @@ from msgspec import Meta
 from kernel.accounts import MIN_PASSWORD_LENGTH, User
 from kernel.audit import AuditEntry
 from kernel.auth import Principal
+from kernel.http import Page
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
+    "AdminTokenOut",
     "AuditEntryOut",
     "LoginRequest",
     "PrincipalOut",
-    "TokenOut",
     "UserCreate",
     "UserOut",
 ]
@@ -47,7 +48,7 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     password: Password
 
 
-class TokenOut(msgspec.Struct, kw_only=True):
+class AdminTokenOut(msgspec.Struct, kw_only=True):
     access_token: str
     token_type: str
     expires_in: int
@@ -98,6 +99,12 @@ class UserOut(msgspec.Struct, kw_only=True):
         )
 
 
+class UserPage(Page[UserOut], kw_only=True):
+    """One page of user entries."""
+
+    items: list[UserOut]
+
+
 class AuditEntryOut(msgspec.Struct, kw_only=True):
     id: int
     at: datetime
@@ -122,3 +129,9 @@ class AuditEntryOut(msgspec.Struct, kw_only=True):
             target_id=entry.target_id,
             details=entry.details or {},
         )
+
+
+class AuditEntryPage(Page[AuditEntryOut], kw_only=True):
+    """One page of audit entry entries."""
+
+    items: list[AuditEntryOut]

@@ -41,6 +41,7 @@ from anticounterfeit.trace_schemas import (
     ProgressOut,
     RecallCreate,
     RecallOut,
+    RecallPage,
     RecallUpdate,
     ScopeOut,
 )
@@ -52,7 +53,7 @@ from channel_control.units import UnitChecker
 from channel_control.whereabouts import ChainEntry
 from kernel.auth import Role
 from kernel.errors import InvalidInput
-from kernel.http import Limit, Offset, Page, provide_settings
+from kernel.http import Limit, Offset, provide_settings
 
 __all__ = [
     "ROUTES",
@@ -122,13 +123,13 @@ class RecallController(Controller):
         status: FromQuery[RecallStatusFilter | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[RecallOut]:
+    ) -> RecallPage:
         """The brand's recalls, newest first; filter by status."""
         principal.require_role(*READERS)
         rows, total = await recalls.list_recalls(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
-        return Page(
+        return RecallPage(
             items=[await recall_out(db, r) for r in rows], total=total, limit=limit, offset=offset
         )
 

@@ -126,7 +126,7 @@ class BatchRowOut(msgspec.Struct, kw_only=True):
         )
 
 
-class ScanOut(msgspec.Struct, kw_only=True):
+class TraceScanOut(msgspec.Struct, kw_only=True):
     scan_id: uuid.UUID
     scanned_at: datetime
     gtin: str | None
@@ -140,7 +140,7 @@ class ScanOut(msgspec.Struct, kw_only=True):
     recall_id: uuid.UUID | None
 
     @classmethod
-    def of(cls, t: TraceScan) -> ScanOut:
+    def of(cls, t: TraceScan) -> TraceScanOut:
         s = t.scan
         return cls(
             scan_id=s.scan_uid,
@@ -189,7 +189,7 @@ class DetailPage(msgspec.Struct, kw_only=True, omit_defaults=True):
     limit: int
     offset: int
     batches: list[BatchRowOut] | None = None
-    scans: list[ScanOut] | None = None
+    scans: list[TraceScanOut] | None = None
     distributors: list[DistributorRowOut] | None = None
 
 
@@ -210,7 +210,9 @@ class ForwardTraceOut(msgspec.Struct, kw_only=True):
                 batches=[BatchRowOut.of(r) for r in t.batch_rows]
                 if t.batch_rows is not None
                 else None,
-                scans=[ScanOut.of(s) for s in t.scan_rows] if t.scan_rows is not None else None,
+                scans=[TraceScanOut.of(s) for s in t.scan_rows]
+                if t.scan_rows is not None
+                else None,
                 distributors=[DistributorRowOut.of(r) for r in t.distributor_rows]
                 if t.distributor_rows is not None
                 else None,

@@ -21,20 +21,23 @@ from anticounterfeit import catalogue
 from anticounterfeit.catalogue_schemas import (
     BatchCreate,
     BatchOut,
+    BatchPage,
     BatchUpdate,
     BrandCreate,
     BrandOut,
+    BrandPage,
     BrandUpdate,
     KeyRotationOut,
     ProductCreate,
     ProductOut,
+    ProductPage,
     ProductUpdate,
     changes_of,
 )
 from anticounterfeit.metadata import CodeMetadataService
 from kernel.auth import Principal, Role
 from kernel.errors import DomainError, NotFound
-from kernel.http import Limit, Offset, Page, provide_principal, provide_settings
+from kernel.http import Limit, Offset, provide_principal, provide_settings
 
 __all__ = [
     "BRAND_HEADER",
@@ -185,12 +188,12 @@ class BrandController(Controller):
         db: Db,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[BrandOut]:
+    ) -> BrandPage:
         """List brands: all of them for platform admins, only their own for brand users."""
         only = None if principal.is_platform_admin else principal.brand_id
         brands, total = await catalogue.list_brands(db, only=only, limit=limit, offset=offset)
         kids = await catalogue.active_kids(db, (b.id for b in brands))
-        return Page(
+        return BrandPage(
             items=[BrandOut.of(b, kids.get(b.id)) for b in brands],
             total=total,
             limit=limit,
@@ -289,7 +292,7 @@ class ProductController(Controller):
         gtin: Annotated[str | None, QueryParameter(max_length=20, description="exact GTIN")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[ProductOut]:
+    ) -> ProductPage:
         """List the brand's products, oldest first; filter by name text or GTIN."""
         principal.require_role(*READERS)
         rows, total = await catalogue.list_products(
@@ -299,7 +302,9 @@ class ProductController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=[ProductOut.of(p) for p in rows], total=total, limit=limit, offset=offset)
+        return ProductPage(
+            items=[ProductOut.of(p) for p in rows], total=total, limit=limit, offset=offset
+        )
 
     @get("/{product_id:uuid}")
     async def get_product(
@@ -388,7 +393,7 @@ class BatchController(Controller):
         produced_to: FromQuery[date | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[BatchOut]:
+    ) -> BatchPage:
         """List the brand's batches, oldest first; filter by product, lot, production dates."""
         principal.require_role(*READERS)
         rows, total = await catalogue.list_batches(
@@ -403,7 +408,9 @@ class BatchController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=[BatchOut.of(b) for b in rows], total=total, limit=limit, offset=offset)
+        return BatchPage(
+            items=[BatchOut.of(b) for b in rows], total=total, limit=limit, offset=offset
+        )
 
     @get("/{batch_id:uuid}")
     async def get_batch(

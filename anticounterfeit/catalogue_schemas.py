@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from anticounterfeit.models import Batch, Brand, Product
+from kernel.http import Page
 
 __all__ = [
     "BatchCreate",
@@ -102,6 +103,12 @@ class BrandOut(msgspec.Struct, kw_only=True):
         )
 
 
+class BrandPage(Page[BrandOut], kw_only=True):
+    """One page of brand entries."""
+
+    items: list[BrandOut]
+
+
 class KeyRotationOut(msgspec.Struct, kw_only=True):
     brand_id: uuid.UUID
     retired_kid: int
@@ -153,6 +160,12 @@ class ProductOut(msgspec.Struct, kw_only=True):
         )
 
 
+class ProductPage(Page[ProductOut], kw_only=True):
+    """One page of product entries."""
+
+    items: list[ProductOut]
+
+
 # ---------------------------------------------------------------------------------------------
 # Batches
 # ---------------------------------------------------------------------------------------------
@@ -195,3 +208,9 @@ class BatchOut(msgspec.Struct, kw_only=True):
             created_at=batch.created_at,
             updated_at=batch.updated_at,
         )
+
+
+class BatchPage(Page[BatchOut], kw_only=True):
+    """One page of batch entries."""
+
+    items: list[BatchOut]

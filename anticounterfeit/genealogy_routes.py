@@ -27,12 +27,13 @@ from anticounterfeit.trace_schemas import (
     ConsumptionIn,
     MaterialLotCreate,
     MaterialLotOut,
+    MaterialLotPage,
     QualityResultIn,
     QualityResultOut,
     ShiftIn,
 )
 from kernel.auth import Role
-from kernel.http import Limit, Offset, Page
+from kernel.http import Limit, Offset
 
 __all__ = ["ROUTES", "BatchGenealogyController", "MaterialLotController"]
 
@@ -79,13 +80,13 @@ class MaterialLotController(Controller):
         material: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[MaterialLotOut]:
+    ) -> MaterialLotPage:
         """The brand's material lots, by received date; filter by supplier or material."""
         principal.require_role(*READERS)
         rows, total = await genealogy.list_material_lots(
             db, acting_brand, supplier=supplier, material=material, limit=limit, offset=offset
         )
-        return Page(
+        return MaterialLotPage(
             items=[MaterialLotOut.of(r) for r in rows], total=total, limit=limit, offset=offset
         )
 

@@ -28,6 +28,7 @@ from anticounterfeit.roll_schemas import (
     IssueRollIn,
     RollDetailOut,
     RollOut,
+    RollPage,
     SegmentOut,
     StatusCountsOut,
     VoidCodeResultOut,
@@ -36,7 +37,7 @@ from anticounterfeit.roll_schemas import (
     VoidRangeIn,
 )
 from kernel.auth import Principal, Role
-from kernel.http import Page, provide_principal
+from kernel.http import provide_principal
 from kernel.settings import Settings
 
 __all__ = ["ROUTES", "CodeController", "RollController"]
@@ -165,12 +166,12 @@ class RollController(Controller):
         batch_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")] = 50,
         offset: Annotated[int, QueryParameter(ge=0, description="rows to skip")] = 0,
-    ) -> Page[RollOut]:
+    ) -> RollPage:
         """List the brand's rolls, newest first; filter by product or batch."""
         found, total = await rolls.list_rolls(
             db, acting_brand, product_id=product_id, batch_id=batch_id, limit=limit, offset=offset
         )
-        return Page(items=await _roll_outs(db, found), total=total, limit=limit, offset=offset)
+        return RollPage(items=await _roll_outs(db, found), total=total, limit=limit, offset=offset)
 
     @get("/{roll_id:uuid}")
     async def get_roll(

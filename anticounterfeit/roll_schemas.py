@@ -11,6 +11,7 @@ from msgspec import Meta
 
 from anticounterfeit.metadata import BatchFacts, ProductFacts
 from anticounterfeit.rolls import MAX_ROLL_COUNT, MAX_VOID_CODES
+from kernel.http import Page
 
 __all__ = [
     "ActivateRangeIn",
@@ -90,6 +91,12 @@ class RollOut(msgspec.Struct, kw_only=True):
     idempotency_key: str | None
     created_at: datetime
     created_by: uuid.UUID | None
+
+
+class RollPage(Page[RollOut], kw_only=True):
+    """One page of roll entries."""
+
+    items: list[RollOut]
 
 
 class StatusCountsOut(msgspec.Struct, kw_only=True):

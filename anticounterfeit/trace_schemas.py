@@ -16,6 +16,7 @@ from msgspec import UNSET, Meta, UnsetType
 from anticounterfeit.genealogy import BatchGenealogy
 from anticounterfeit.recalls import DistributorProgress, ScopeIn
 from anticounterfeit.trace_models import MaterialLot, QualityResult, Recall
+from kernel.http import Page
 
 __all__ = [
     "BatchGenealogyOut",
@@ -82,6 +83,12 @@ class MaterialLotOut(msgspec.Struct, kw_only=True):
             unit=lot.unit,
             created_at=lot.created_at,
         )
+
+
+class MaterialLotPage(Page[MaterialLotOut], kw_only=True):
+    """One page of material lot entries."""
+
+    items: list[MaterialLotOut]
 
 
 class ConsumptionIn(_Input):
@@ -247,6 +254,12 @@ class RecallOut(msgspec.Struct, kw_only=True):
             activated_at=recall.activated_at,
             closed_at=recall.closed_at,
         )
+
+
+class RecallPage(Page[RecallOut], kw_only=True):
+    """One page of recall entries."""
+
+    items: list[RecallOut]
 
 
 class ProgressOut(msgspec.Struct, kw_only=True):

@@ -32,6 +32,7 @@ from channel_control.diversion_schemas import (
     AlertDetail,
     AlertEventOut,
     AlertOut,
+    AlertPage,
     MapCell,
     NoteIn,
     RateOut,
@@ -43,7 +44,7 @@ from channel_control.diversion_schemas import (
 )
 from channel_control.diversion_stream import AlertBroadcaster
 from kernel.auth import Role
-from kernel.http import Limit, Offset, Page
+from kernel.http import Limit, Offset
 
 __all__ = ["ROUTES", "DiversionController"]
 
@@ -81,7 +82,7 @@ class DiversionController(Controller):
         until: FromQuery[datetime | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[AlertOut]:
+    ) -> AlertPage:
         """The brand's diversion alerts, newest first (filter by status, distributor, observed
         area, opening time)."""
         principal.require_role(*READERS)
@@ -96,7 +97,9 @@ class DiversionController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=[AlertOut.of(a) for a in rows], total=total, limit=limit, offset=offset)
+        return AlertPage(
+            items=[AlertOut.of(a) for a in rows], total=total, limit=limit, offset=offset
+        )
 
     @get("/alerts/stream")
     async def stream_alerts(

@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from channel_control.models import DiversionAlert, DiversionAlertEvent, DiversionSignal
+from kernel.http import Page
 
 __all__ = [
     "AlertDetail",
@@ -83,6 +84,12 @@ class AlertOut(msgspec.Struct):
             updated_by=alert.updated_by,
             rule=alert.rule,
         )
+
+
+class AlertPage(Page[AlertOut], kw_only=True):
+    """One page of alert entries."""
+
+    items: list[AlertOut]
 
 
 class SignalOut(msgspec.Struct):

@@ -27,13 +27,14 @@ from channel_control.diversion_routes import ROUTES as DIVERSION_ROUTES
 from channel_control.schemas import (
     DistributorCreate,
     DistributorOut,
+    DistributorPage,
     DistributorUpdate,
     contact_of,
     to_territory,
 )
 from channel_control.shipping_routes import ROUTES as SHIPPING_ROUTES
 from kernel.auth import Role
-from kernel.http import Limit, Offset, Page
+from kernel.http import Limit, Offset
 
 __all__ = ["ROUTES", "DistributorController"]
 
@@ -83,13 +84,13 @@ class DistributorController(Controller):
         ] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[DistributorOut]:
+    ) -> DistributorPage:
         """List the brand's distributors by code; filter by level, parent or text."""
         principal.require_role(*READERS)
         rows, total = await services.list_distributors(
             db, acting_brand, level=level, parent_id=parent_id, q=q, limit=limit, offset=offset
         )
-        return Page(
+        return DistributorPage(
             items=[DistributorOut.of(d) for d in rows], total=total, limit=limit, offset=offset
         )
 

@@ -23,6 +23,7 @@ from channel_control.territory import (
     make_polygon,
     make_territory,
 )
+from kernel.http import Page
 
 __all__ = [
     "CircleIn",
@@ -146,6 +147,12 @@ class DistributorOut(msgspec.Struct, kw_only=True):
             created_at=d.created_at,
             updated_at=d.updated_at,
         )
+
+
+class DistributorPage(Page[DistributorOut], kw_only=True):
+    """One page of distributor entries."""
+
+    items: list[DistributorOut]
 
 
 def to_territory(data: TerritoryIn) -> Territory:

@@ -49,13 +49,14 @@ from channel_control.shipping_schemas import (
     ShipmentCreate,
     ShipmentDetailOut,
     ShipmentOut,
+    ShipmentPage,
     UnpackIn,
     WhereaboutsOut,
 )
 from channel_control.units import UnitChecker
 from kernel.auth import Principal, Role
 from kernel.errors import NotFound
-from kernel.http import Limit, Offset, Page
+from kernel.http import Limit, Offset
 
 __all__ = [
     "ROUTES",
@@ -300,7 +301,7 @@ class ShipmentController(Controller):
         shipped_until: FromQuery[datetime | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[ShipmentOut]:
+    ) -> ShipmentPage:
         """The brand's shipments, newest first; filter by distributor (either side), kind,
         status, document number or shipping time."""
         principal.require_role(*READERS)
@@ -316,7 +317,9 @@ class ShipmentController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=await _shipment_out(db, rows), total=total, limit=limit, offset=offset)
+        return ShipmentPage(
+            items=await _shipment_out(db, rows), total=total, limit=limit, offset=offset
+        )
 
     @get("/{shipment_id:uuid}")
     async def get_shipment(
@@ -432,7 +435,7 @@ class DistributorShippingController(Controller):
         status: FromQuery[ShipmentStatusQ | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[ShipmentOut]:
+    ) -> ShipmentPage:
         """Shipments to or from the calling distributor, newest first."""
         rows, total = await shipments.list_shipments(
             db,
@@ -443,7 +446,9 @@ class DistributorShippingController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=await _shipment_out(db, rows), total=total, limit=limit, offset=offset)
+        return ShipmentPage(
+            items=await _shipment_out(db, rows), total=total, limit=limit, offset=offset
+        )
 
     @get("/shipments/{shipment_id:uuid}")
     async def get_my_shipment(

@@ -23,6 +23,7 @@ from channel_control.aggregation import (
 from channel_control.models import Distributor
 from channel_control.shipping_models import Container, Shipment
 from channel_control.units import RangeInput
+from kernel.http import Page
 
 __all__ = [
     "AggregationOut",
@@ -237,6 +238,12 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
             received_at=s.received_at,
             created_via=s.created_via,
         )
+
+
+class ShipmentPage(Page[ShipmentOut], kw_only=True):
+    """One page of shipment entries."""
+
+    items: list[ShipmentOut]
 
 
 class LineOut(msgspec.Struct, kw_only=True):

@@ -18,12 +18,12 @@ from anticounterfeit.gtin import normalize_gtin
 from anticounterfeit.models import code_id_of
 from gateway.monitoring import (
     CodeScanHistory,
-    CounterfeitAttemptOut,
+    CounterfeitAttemptPage,
     code_scan_history,
     list_counterfeit_attempts,
 )
 from kernel.errors import NotFound
-from kernel.http import Limit, Offset, Page
+from kernel.http import Limit, Offset
 
 __all__ = ["ROUTES", "MonitoringController"]
 
@@ -66,7 +66,7 @@ class MonitoringController(Controller):
         since: FromQuery[datetime | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[CounterfeitAttemptOut]:
+    ) -> CounterfeitAttemptPage:
         """Forged-code scans of the brand's GTINs, aggregated per hour, GTIN, IP and reason."""
         items, total = await list_counterfeit_attempts(
             db,
@@ -77,7 +77,7 @@ class MonitoringController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=items, total=total, limit=limit, offset=offset)
+        return CounterfeitAttemptPage(items=items, total=total, limit=limit, offset=offset)
 
 
 ROUTES: list[Any] = [MonitoringController]

@@ -12,17 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import CodeFirstScan, CounterfeitAttempt, Scan
 from kernel.db import fetch_page
+from kernel.http import Page
 
 __all__ = [
     "CodeScanHistory",
     "CounterfeitAttemptOut",
-    "ScanOut",
+    "ScanRecordOut",
     "code_scan_history",
     "list_counterfeit_attempts",
 ]
 
 
-class ScanOut(msgspec.Struct):
+class ScanRecordOut(msgspec.Struct):
     scan_id: uuid.UUID
     scanned_at: datetime
     verdict: str
@@ -46,7 +47,7 @@ class CodeScanHistory(msgspec.Struct):
     total: int
     distinct_devices: int
     first_scanned_at: datetime | None
-    scans: list[ScanOut]
+    scans: list[ScanRecordOut]
 
 
 class CounterfeitAttemptOut(msgspec.Struct):
@@ -58,6 +59,12 @@ class CounterfeitAttemptOut(msgspec.Struct):
     product_id: uuid.UUID | None
     first_seen: datetime
     last_seen: datetime
+
+
+class CounterfeitAttemptPage(Page[CounterfeitAttemptOut], kw_only=True):
+    """One page of counterfeit attempt entries."""
+
+    items: list[CounterfeitAttemptOut]
 
 
 async def code_scan_history(
@@ -84,7 +91,7 @@ async def code_scan_history(
         distinct_devices=int(devices),
         first_scanned_at=first.scanned_at if first and first.brand_id == brand_id else None,
         scans=[
-            ScanOut(
+            ScanRecordOut(
                 scan_id=s.scan_uid,
                 scanned_at=s.scanned_at,
                 verdict=s.verdict,

@@ -14,8 +14,8 @@ __all__ = [
     "RECALL_MESSAGE",
     "VERDICT_MESSAGES",
     "GpsIn",
-    "RecallOut",
     "ScanIn",
+    "ScanRecallOut",
     "ScanResult",
     "to_result",
 ]
@@ -61,7 +61,7 @@ class ScanIn(msgspec.Struct, forbid_unknown_fields=True):
     location: GpsIn | None = None
 
 
-class ProductOut(msgspec.Struct):
+class ScanProductOut(msgspec.Struct):
     gtin: str
     name: str
     brand: str | None
@@ -69,7 +69,7 @@ class ProductOut(msgspec.Struct):
     image_url: str | None
 
 
-class BatchOut(msgspec.Struct):
+class ScanBatchOut(msgspec.Struct):
     lot: str
     production_date: str
     expiry_date: str | None
@@ -81,7 +81,7 @@ class ScanHistoryOut(msgspec.Struct):
     first_place: str | None
 
 
-class RecallOut(msgspec.Struct):
+class ScanRecallOut(msgspec.Struct):
     """Shown with every verdict while an active recall covers the scanned code."""
 
     id: uuid.UUID
@@ -100,11 +100,11 @@ class ScanResult(msgspec.Struct, omit_defaults=True):
     checked_at: datetime
     scan_id: uuid.UUID | None = None
     reason: str | None = None
-    product: ProductOut | None = None
-    batch: BatchOut | None = None
+    product: ScanProductOut | None = None
+    batch: ScanBatchOut | None = None
     scans: ScanHistoryOut | None = None
     void_reason: str | None = None
-    recall: RecallOut | None = None
+    recall: ScanRecallOut | None = None
 
 
 def to_result(outcome: ScanOutcome, checked_at: datetime) -> ScanResult:
@@ -120,17 +120,17 @@ def to_result(outcome: ScanOutcome, checked_at: datetime) -> ScanResult:
         checked_at=checked_at,
         scan_id=outcome.scan_id,
         reason=outcome.reason,
-        product=ProductOut(
+        product=ScanProductOut(
             product.gtin, product.name, outcome.brand_name, product.description, product.image_url
         )
         if product
         else None,
-        batch=BatchOut(batch.lot, batch.production_date, batch.expiry_date) if batch else None,
+        batch=ScanBatchOut(batch.lot, batch.production_date, batch.expiry_date) if batch else None,
         scans=ScanHistoryOut(stats.count, stats.first_scanned_at, stats.first_place)
         if stats and outcome.verdict in ("already_scanned", "suspicious", "genuine")
         else None,
         void_reason=outcome.void_reason,
-        recall=RecallOut(
+        recall=ScanRecallOut(
             recall.id,
             recall.severity,
             RECALL_MESSAGE,

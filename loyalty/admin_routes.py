@@ -23,7 +23,7 @@ from kernel.audit import record_audit
 from kernel.auth import Role
 from kernel.db import utcnow
 from kernel.errors import InvalidInput, NotFound
-from kernel.http import Limit, Offset, Page, provide_settings
+from kernel.http import Limit, Offset, provide_settings
 from loyalty import campaigns, queries, rewards
 from loyalty.claims import LoyaltyService
 from loyalty.schemas import (
@@ -31,17 +31,22 @@ from loyalty.schemas import (
     CampaignBudgetOut,
     CampaignIn,
     CampaignOut,
+    CampaignPage,
     CampaignUpdate,
     CatalogueItemIn,
     CatalogueItemOut,
+    CatalogueItemPage,
     CatalogueItemUpdate,
     ClaimOut,
+    ClaimPage,
     ConsumerOut,
+    ConsumerPage,
     DailyStatsOut,
     DrawAuditOut,
     ExpiryOut,
     LedgerEntryOut,
-    PayoutOut,
+    LedgerEntryPage,
+    PayoutPage,
     PremisesIn,
     PremisesOut,
     PrizeIn,
@@ -93,11 +98,13 @@ class LoyaltyAdminController(Controller):
         db: Db,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[CampaignOut]:
+    ) -> CampaignPage:
         """The brand's campaigns with budget spent so far."""
         principal.require_role(*READERS)
         rows, total = await campaigns.list_campaigns(db, acting_brand, limit=limit, offset=offset)
-        return Page(items=[campaign_out(c) for c in rows], total=total, limit=limit, offset=offset)
+        return CampaignPage(
+            items=[campaign_out(c) for c in rows], total=total, limit=limit, offset=offset
+        )
 
     @get("/campaigns/{campaign_id:uuid}")
     async def get_campaign(
@@ -165,13 +172,15 @@ class LoyaltyAdminController(Controller):
         db: Db,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[CatalogueItemOut]:
+    ) -> CatalogueItemPage:
         """Every item of the brand, active or not."""
         principal.require_role(*READERS)
         rows, total = await campaigns.list_items(
             db, acting_brand, only_active=False, limit=limit, offset=offset
         )
-        return Page(items=[item_out(i) for i in rows], total=total, limit=limit, offset=offset)
+        return CatalogueItemPage(
+            items=[item_out(i) for i in rows], total=total, limit=limit, offset=offset
+        )
 
     @patch("/catalogue/{item_id:uuid}")
     async def update_item(
@@ -214,13 +223,13 @@ class LoyaltyAdminController(Controller):
         openid: Annotated[str | None, QueryParameter(max_length=64)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[ConsumerOut]:
+    ) -> ConsumerPage:
         """Consumers with points at this brand (look one up by id or openid)."""
         principal.require_role(*READERS)
         rows, total = await queries.brand_consumers(
             db, acting_brand, consumer_id=consumer_id, openid=openid, limit=limit, offset=offset
         )
-        return Page(
+        return ConsumerPage(
             items=[
                 ConsumerOut(
                     id=r.consumer.id,
@@ -248,7 +257,7 @@ class LoyaltyAdminController(Controller):
         reason: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[LedgerEntryOut]:
+    ) -> LedgerEntryPage:
         """Ledger audit: this brand's entries, newest first, by consumer and reason."""
         principal.require_role(*READERS)
         rows, total = await queries.ledger_page(
@@ -259,7 +268,9 @@ class LoyaltyAdminController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(items=[ledger_out(e) for e in rows], total=total, limit=limit, offset=offset)
+        return LedgerEntryPage(
+            items=[ledger_out(e) for e in rows], total=total, limit=limit, offset=offset
+        )
 
     @post("/consumers/{consumer_id:uuid}/adjustments", status_code=201)
     async def adjust_points(
@@ -307,13 +318,15 @@ class LoyaltyAdminController(Controller):
         status: Annotated[str, QueryParameter(pattern="^(held|credited|rejected)$")] = "held",
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[ClaimOut]:
+    ) -> ClaimPage:
         """Claims held by fraud signals (oldest first), with their ``hold_reasons``."""
         principal.require_role(*READERS)
         rows, total = await queries.review_queue(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
-        return Page(items=[claim_out(c) for c in rows], total=total, limit=limit, offset=offset)
+        return ClaimPage(
+            items=[claim_out(c) for c in rows], total=total, limit=limit, offset=offset
+        )
 
     @post("/claims/{claim_id:uuid}/{action:str}", status_code=200)
     async def review_claim(
@@ -379,13 +392,15 @@ class LoyaltyAdminController(Controller):
         status: Annotated[str | None, QueryParameter(pattern="^(queued|sent|failed)$")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[PayoutOut]:
+    ) -> PayoutPage:
         """Cash payouts and their delivery state."""
         principal.require_role(*READERS)
         rows, total = await queries.payouts_page(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
-        return Page(items=[payout_out(p) for p in rows], total=total, limit=limit, offset=offset)
+        return PayoutPage(
+            items=[payout_out(p) for p in rows], total=total, limit=limit, offset=offset
+        )
 
     # ------------------------------------------------------------------------ stats / expiry
     @get("/stats")

@@ -22,7 +22,7 @@ from gateway.geo import GpsFix
 from gateway.routes import DEVICE_COOKIE
 from gateway.service import ScanService
 from kernel.errors import AuthenticationFailed, InvalidInput
-from kernel.http import Limit, Offset, Page, client_ip, provide_settings
+from kernel.http import Limit, Offset, client_ip, provide_settings
 from loyalty import identity, queries, rewards
 from loyalty.admin_routes import ADMIN_ROUTES
 from loyalty.campaigns import list_items
@@ -32,15 +32,17 @@ from loyalty.models import Consumer
 from loyalty.schemas import (
     AccountOut,
     BindIn,
-    CatalogueItemOut,
+    CatalogueItemPage,
     ClaimIn,
     ClaimOut,
-    DrawOut,
-    LedgerEntryOut,
+    ClaimPage,
+    ConsumerTokenOut,
+    DrawPage,
+    LedgerEntryPage,
     MeOut,
     RedeemIn,
     RedemptionOut,
-    TokenOut,
+    RedemptionPage,
     WebSessionOut,
     WxLoginIn,
 )
@@ -103,7 +105,7 @@ class ConsumerAuthController(Controller):
     tags = ("loyalty",)
 
     @post("/wx-login", status_code=200)
-    async def wx_login(self, data: JSONBody[WxLoginIn], db: Db, state: State) -> TokenOut:
+    async def wx_login(self, data: JSONBody[WxLoginIn], db: Db, state: State) -> ConsumerTokenOut:
         """Exchange a mini-program ``wx.login`` code (WeChat ``code2session``) for a
         short-lived consumer token. WeChat errors: 400 ``wechat_rejected`` (bad or used
         code, `errcode` in the body), 429 ``wechat_rate_limited``, 502 ``wechat_unavailable``,
@@ -112,7 +114,7 @@ class ConsumerAuthController(Controller):
         consumer = await identity.consumer_by_openid(db, session.openid, session.unionid)
         settings = provide_settings(state)
         token = identity.issue_token(settings.jwt_secret, consumer, settings.consumer_token_ttl_s)
-        return TokenOut(
+        return ConsumerTokenOut(
             access_token=token.access_token,
             expires_in=token.expires_in,
             consumer_id=token.consumer_id,
@@ -154,7 +156,7 @@ class ConsumerAuthController(Controller):
     )
     async def bind_wechat(
         self, data: JSONBody[BindIn], consumer: CurrentConsumer, db: Db, state: State
-    ) -> Response[TokenOut]:
+    ) -> Response[ConsumerTokenOut]:
         """Bind this (anonymous web) consumer to a WeChat identity. When that WeChat user
         already has points, this consumer's points, pending points, claims and prizes move to
         it (exactly once); the answer's token and ``sgc`` cookie name the consumer to use."""
@@ -163,7 +165,7 @@ class ConsumerAuthController(Controller):
         settings = provide_settings(state)
         token = identity.issue_token(settings.jwt_secret, target, settings.consumer_token_ttl_s)
         return Response(
-            TokenOut(
+            ConsumerTokenOut(
                 access_token=token.access_token,
                 expires_in=token.expires_in,
                 consumer_id=token.consumer_id,
@@ -242,22 +244,24 @@ class ConsumerController(Controller):
         brand_id: FromQuery[uuid.UUID | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[LedgerEntryOut]:
+    ) -> LedgerEntryPage:
         """My points history, newest first."""
         entries, total = await queries.ledger_page(
             db, brand_id=brand_id, consumer_id=consumer.id, limit=limit, offset=offset
         )
-        return Page(items=[ledger_out(e) for e in entries], total=total, limit=limit, offset=offset)
+        return LedgerEntryPage(
+            items=[ledger_out(e) for e in entries], total=total, limit=limit, offset=offset
+        )
 
     @get("/me/claims")
     async def list_my_claims(
         self, consumer: CurrentConsumer, db: Db, limit: Limit = 50, offset: Offset = 0
-    ) -> Page[ClaimOut]:
+    ) -> ClaimPage:
         """My claims, newest first, with their draws."""
         claims, total = await queries.claims_of(db, consumer.id, limit=limit, offset=offset)
         draws = await queries.draws_of(db, [c.id for c in claims])
         names = await queries.prize_names(db, [d.prize_id for d in draws.values() if d.prize_id])
-        return Page(
+        return ClaimPage(
             items=[
                 claim_out(
                     c,
@@ -275,11 +279,11 @@ class ConsumerController(Controller):
     @get("/me/prizes")
     async def list_my_prizes(
         self, consumer: CurrentConsumer, db: Db, limit: Limit = 50, offset: Offset = 0
-    ) -> Page[DrawOut]:
+    ) -> DrawPage:
         """Prizes I won."""
         draws, total = await queries.won_draws(db, consumer.id, limit=limit, offset=offset)
         names = await queries.prize_names(db, [d.prize_id for d in draws if d.prize_id])
-        return Page(
+        return DrawPage(
             items=[draw_out(d, names.get(d.prize_id) if d.prize_id else None) for d in draws],
             total=total,
             limit=limit,
@@ -289,10 +293,10 @@ class ConsumerController(Controller):
     @get("/me/redemptions")
     async def list_my_redemptions(
         self, consumer: CurrentConsumer, db: Db, limit: Limit = 50, offset: Offset = 0
-    ) -> Page[RedemptionOut]:
+    ) -> RedemptionPage:
         """My redemptions, newest first."""
         rows, total = await queries.redemptions_of(db, consumer.id, limit=limit, offset=offset)
-        return Page(
+        return RedemptionPage(
             items=[redemption_out(r, None) for r in rows], total=total, limit=limit, offset=offset
         )
 
@@ -312,10 +316,12 @@ class ConsumerController(Controller):
 @get("/v1/loyalty/brands/{brand_id:uuid}/catalogue", tags=["loyalty"])
 async def list_catalogue(
     brand_id: FromPath[uuid.UUID], db: Db, limit: Limit = 50, offset: Offset = 0
-) -> Page[CatalogueItemOut]:
+) -> CatalogueItemPage:
     """A brand's active redemption catalogue (public)."""
     items, total = await list_items(db, brand_id, only_active=True, limit=limit, offset=offset)
-    return Page(items=[item_out(i) for i in items], total=total, limit=limit, offset=offset)
+    return CatalogueItemPage(
+        items=[item_out(i) for i in items], total=total, limit=limit, offset=offset
+    )
 
 
 ROUTES: list[Any] = [

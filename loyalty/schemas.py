@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.schemas import GpsIn
+from kernel.http import Page
 
 __all__ = [
     "AccountOut",
@@ -23,6 +24,7 @@ __all__ = [
     "ClaimIn",
     "ClaimOut",
     "ConsumerOut",
+    "ConsumerTokenOut",
     "DailyStatsOut",
     "DrawAuditOut",
     "DrawOut",
@@ -38,7 +40,6 @@ __all__ = [
     "RedemptionOut",
     "ReviewIn",
     "StatsOut",
-    "TokenOut",
     "WebSessionOut",
     "WxLoginIn",
 ]
@@ -62,7 +63,7 @@ class BindIn(WxLoginIn):
     pass
 
 
-class TokenOut(msgspec.Struct, kw_only=True):
+class ConsumerTokenOut(msgspec.Struct, kw_only=True):
     access_token: str
     token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
@@ -98,6 +99,12 @@ class DrawOut(msgspec.Struct, kw_only=True):
     prize_name: str | None
 
 
+class DrawPage(Page[DrawOut], kw_only=True):
+    """One page of draw entries."""
+
+    items: list[DrawOut]
+
+
 class ClaimOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     brand_id: uuid.UUID
@@ -111,6 +118,12 @@ class ClaimOut(msgspec.Struct, kw_only=True):
     hold_reasons: list[str]
     created_at: datetime
     draw: DrawOut | None = None
+
+
+class ClaimPage(Page[ClaimOut], kw_only=True):
+    """One page of claim entries."""
+
+    items: list[ClaimOut]
 
 
 class AccountOut(msgspec.Struct, kw_only=True):
@@ -140,6 +153,12 @@ class LedgerEntryOut(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class LedgerEntryPage(Page[LedgerEntryOut], kw_only=True):
+    """One page of ledger entry entries."""
+
+    items: list[LedgerEntryOut]
+
+
 class RedeemIn(_Input):
     item_id: uuid.UUID
     client_key: Annotated[
@@ -155,6 +174,12 @@ class RedemptionOut(msgspec.Struct, kw_only=True):
     client_key: str
     created_at: datetime
     payout_order_no: str | None = None
+
+
+class RedemptionPage(Page[RedemptionOut], kw_only=True):
+    """One page of redemption entries."""
+
+    items: list[RedemptionOut]
 
 
 # ----------------------------------------------------------------------------- brand admin
@@ -203,6 +228,12 @@ class CampaignOut(msgspec.Struct, kw_only=True):
     active: bool
 
 
+class CampaignPage(Page[CampaignOut], kw_only=True):
+    """One page of campaign entries."""
+
+    items: list[CampaignOut]
+
+
 class PrizeIn(_Input):
     name: Name
     probability_ppm: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
@@ -248,6 +279,12 @@ class CatalogueItemOut(msgspec.Struct, kw_only=True):
     active: bool
 
 
+class CatalogueItemPage(Page[CatalogueItemOut], kw_only=True):
+    """One page of catalogue item entries."""
+
+    items: list[CatalogueItemOut]
+
+
 class PremisesIn(_Input):
     name: Name
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
@@ -285,6 +322,12 @@ class ConsumerOut(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class ConsumerPage(Page[ConsumerOut], kw_only=True):
+    """One page of consumer entries."""
+
+    items: list[ConsumerOut]
+
+
 class DrawAuditOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     claim_id: uuid.UUID
@@ -310,6 +353,12 @@ class PayoutOut(msgspec.Struct, kw_only=True):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+class PayoutPage(Page[PayoutOut], kw_only=True):
+    """One page of payout entries."""
+
+    items: list[PayoutOut]
 
 
 class DailyStatsOut(msgspec.Struct, kw_only=True):

@@ -23,13 +23,16 @@ from admin_api.notifications.schemas import (
     DeliveryAttemptOut,
     DeliveryDetailOut,
     DeliveryOut,
+    DeliveryPage,
     DeliveryStatus,
     InboxEntryOut,
+    InboxEntryPage,
     MarkedReadOut,
     PipelineStatsOut,
     SubscriptionCreate,
     SubscriptionCreatedOut,
     SubscriptionOut,
+    SubscriptionPage,
     SubscriptionUpdate,
 )
 from admin_api.notifications.worker import NotificationWorker
@@ -47,7 +50,7 @@ from channel_control.distributor_routes import provide_distributor_principal
 from gateway.service import ScanService
 from kernel.auth import Role
 from kernel.errors import AuthenticationFailed
-from kernel.http import Limit, Offset, Page, provide_settings
+from kernel.http import Limit, Offset, provide_settings
 
 __all__ = [
     "ROUTES",
@@ -118,13 +121,13 @@ class SubscriptionController(Controller):
         active: FromQuery[bool | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[SubscriptionOut]:
+    ) -> SubscriptionPage:
         """The brand's webhook subscriptions (never their secrets)."""
         principal.require_role(*READERS)
         rows, total = await services.list_subscriptions(
             db, acting_brand, active=active, limit=limit, offset=offset
         )
-        return Page(
+        return SubscriptionPage(
             items=[SubscriptionOut.of(s) for s in rows], total=total, limit=limit, offset=offset
         )
 
@@ -203,7 +206,7 @@ class DeliveryController(Controller):
         channel: FromQuery[Channel | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[DeliveryOut]:
+    ) -> DeliveryPage:
         """The delivery log, newest first; filter by subscription, status, event type, channel."""
         principal.require_role(*READERS)
         rows, total = await services.list_deliveries(
@@ -216,7 +219,7 @@ class DeliveryController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(
+        return DeliveryPage(
             items=[DeliveryOut.of(d) for d in rows], total=total, limit=limit, offset=offset
         )
 
@@ -297,7 +300,7 @@ class DistributorInboxController(Controller):
         event_type: FromQuery[str | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[InboxEntryOut]:
+    ) -> InboxEntryPage:
         """The caller's own notifications, newest first (`unread=true`: unread only)."""
         rows, total = await inbox.list_distributor_inbox(
             db,
@@ -308,7 +311,7 @@ class DistributorInboxController(Controller):
             limit=limit,
             offset=offset,
         )
-        return Page(
+        return InboxEntryPage(
             items=[InboxEntryOut.of(e) for e in rows], total=total, limit=limit, offset=offset
         )
 
@@ -349,12 +352,12 @@ class ConsumerInboxController(Controller):
         unread: FromQuery[bool] = False,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[InboxEntryOut]:
+    ) -> InboxEntryPage:
         """The notifications of this browser (its `sgd` cookie), newest first."""
         rows, total = await inbox.list_consumer_inbox(
             db, _device_hash(request), unread_only=unread, limit=limit, offset=offset
         )
-        return Page(
+        return InboxEntryPage(
             items=[InboxEntryOut.of(e) for e in rows], total=total, limit=limit, offset=offset
         )
 

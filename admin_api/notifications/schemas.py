@@ -17,6 +17,7 @@ from admin_api.notifications.models import (
     WebhookSubscription,
 )
 from admin_api.notifications.services import PipelineStats
+from kernel.http import Page
 
 __all__ = [
     "DeliveryAttemptOut",
@@ -85,6 +86,12 @@ class SubscriptionOut(msgspec.Struct, kw_only=True):
         )
 
 
+class SubscriptionPage(Page[SubscriptionOut], kw_only=True):
+    """One page of subscription entries."""
+
+    items: list[SubscriptionOut]
+
+
 class SubscriptionCreatedOut(SubscriptionOut, kw_only=True):
     """As ``SubscriptionOut`` plus the signing ``secret``: shown only in this answer."""
 
@@ -126,6 +133,12 @@ class DeliveryOut(msgspec.Struct, kw_only=True):
             created_at=d.created_at,
             delivered_at=d.delivered_at,
         )
+
+
+class DeliveryPage(Page[DeliveryOut], kw_only=True):
+    """One page of delivery entries."""
+
+    items: list[DeliveryOut]
 
 
 class DeliveryAttemptOut(msgspec.Struct, kw_only=True):
@@ -172,6 +185,12 @@ class InboxEntryOut(msgspec.Struct, kw_only=True):
             created_at=e.created_at,
             read_at=e.read_at,
         )
+
+
+class InboxEntryPage(Page[InboxEntryOut], kw_only=True):
+    """One page of inbox entry entries."""
+
+    items: list[InboxEntryOut]
 
 
 class MarkedReadOut(msgspec.Struct, kw_only=True):

@@ -32,3 +32,12 @@ def test_openapi_document_matches_the_committed_copy() -> None:
         "the OpenAPI document changed; if intended, regenerate tests/data/openapi.json with "
         "SCANGUARD_UPDATE_OPENAPI=1 and commit it with the change"
     )
+
+
+def test_component_names_are_public_type_names_not_python_module_paths() -> None:
+    """Names of schema components are part of the contract: moving a Python module must not
+    rename them (Litestar qualifies colliding or generic names with their module path)."""
+    doc = json.loads(_document())
+    qualified = [name for name in doc["components"]["schemas"] if not name.isidentifier()]
+    qualified += [name for name in doc["components"]["schemas"] if "_" in name]
+    assert qualified == []
