@@ -23,24 +23,26 @@ from litestar.template.config import TemplateConfig
 import admin_api.notifications.routes
 import admin_api.routes
 import admin_api.trace_routes
-import anticounterfeit.routes
-import channel_control.routes
-import gateway.admin_routes
+import anticounterfeit.plugin
+import channel_control.distributors.routes
+import gateway.monitoring.routes
 import gateway.routes
 import loyalty.routes
 from admin_api.notifications.runner import notifications_lifespan
 from admin_api.users import active_user_guard
-from anticounterfeit.codes import Keyring
-from anticounterfeit.metadata import CodeMetadataService
-from channel_control.destination_cache import IntervalDestinationResolver
-from channel_control.diversion import DiversionRecorder
-from channel_control.diversion_stream import AlertBroadcaster
+from anticounterfeit.catalogue import services as catalogue
+from anticounterfeit.codes.format import Keyring
+from anticounterfeit.codes.metadata import CodeMetadataService
+from channel_control.diversion.recorder import DiversionRecorder
+from channel_control.diversion.stream import AlertBroadcaster
+from channel_control.logistics.destination_cache import IntervalDestinationResolver
 from gateway.fastpath import ScanFastPath
 from gateway.service import ScanService
-from kernel.http import exception_handlers, provide_db_session
 from kernel.logging import configure_logging
+from kernel.problems import exception_handlers
 from kernel.runtime import Runtime
 from kernel.settings import Settings
+from kernel.uow import provide_db_session
 from loyalty.lifespan import loyalty_lifespan
 
 __all__ = ["create_app", "create_asgi"]
@@ -55,7 +57,7 @@ def create_asgi(settings: Settings) -> Any:
 
 
 def with_scan_fast_path(app: Litestar, settings: Settings) -> Any:
-    return ScanFastPath(app) if settings.scan_fast_path else app
+    return ScanFastPath(app) if settings.gateway.scan_fast_path else app
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -65,7 +67,7 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = Runtime.create(settings)
-        keyring = Keyring.from_mapping(settings.code_keyring)
+        keyring = Keyring.from_mapping(settings.auth.code_keyring)
         metadata = CodeMetadataService(runtime)
         destinations = IntervalDestinationResolver(runtime)
         alert_stream = AlertBroadcaster(runtime)
@@ -73,10 +75,13 @@ def create_app(settings: Settings) -> Litestar:
             runtime.session_factory,
             destinations,
             alert_stream,
-            flush_interval_s=settings.diversion_flush_interval_s,
+            flush_interval_s=settings.channel.diversion_flush_interval_s,
         )
         scans = ScanService(
-            runtime, keyring, metadata, channel=diversion if settings.channel_checks else None
+            runtime,
+            keyring,
+            metadata,
+            channel=diversion if settings.channel.channel_checks else None,
         )
         app.state.update(
             settings=settings,
@@ -89,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             alert_stream=alert_stream,
             diversion=diversion,
             principal_guard=active_user_guard(runtime.session_factory),
+            brand_exists=catalogue.brand_exists,
         )
         await metadata.start()
         await destinations.start()
@@ -108,10 +114,10 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             *gateway.routes.ROUTES,
-            *gateway.admin_routes.ROUTES,
+            *gateway.monitoring.routes.ROUTES,
             *admin_api.routes.ROUTES,
-            *anticounterfeit.routes.ROUTES,
-            *channel_control.routes.ROUTES,
+            *anticounterfeit.plugin.ROUTES,
+            *channel_control.distributors.routes.ROUTES,
             *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
             *loyalty.routes.ROUTES,

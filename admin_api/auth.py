@@ -42,14 +42,14 @@ async def login(
     """Verify the credentials and return an admin access token; ``invalid_credentials`` else."""
     user = await authenticate(session, username, password, roles=ADMIN_ROLES)
     token = encode_token(
-        settings.jwt_secret,
+        settings.auth.jwt_secret,
         subject=str(user.id),
         purpose=TokenPurpose.ADMIN,
-        ttl_s=settings.jwt_access_ttl_s,
+        ttl_s=settings.auth.jwt_access_ttl_s,
         claims={
             "role": user.role,
             "brand": str(user.brand_id) if user.brand_id else None,
             "username": user.username,
         },
     )
-    return IssuedToken(access_token=token, expires_in=settings.jwt_access_ttl_s, user=user)
+    return IssuedToken(access_token=token, expires_in=settings.auth.jwt_access_ttl_s, user=user)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from admin_api.commands import admin_group, brands_group
-from anticounterfeit.cli import codes_group
+from anticounterfeit.codes.cli import codes_group
 from kernel.settings import ConfigurationError, Settings
 from loyalty.cli import loyalty_group
 
@@ -34,7 +34,7 @@ def migrate(revision: str) -> None:
 
     settings = load_settings()
     upgrade(settings, revision)
-    click.echo(f"database at {_safe_url(settings.database_url)} is at revision {revision}")
+    click.echo(f"database at {_safe_url(settings.database.url)} is at revision {revision}")
 
 
 @main.command()
@@ -58,7 +58,7 @@ def makemigration(message: str, rev_id: str, head: str) -> None:
     settings = load_settings()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = settings.with_overrides(
-            database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'scratch.db'}", database_schema=None
+            database={"url": f"sqlite+aiosqlite:///{Path(tmp) / 'scratch.db'}", "search_path": None}
         )
         upgrade(scratch)
         command.revision(
@@ -88,7 +88,7 @@ def serve(host: str, port: int, workers: int, with_demo_banner: bool, with_worke
     if with_worker:  # read by Settings.from_env in the server process(es)
         os.environ["SCANGUARD_NOTIFICATION_WORKER"] = "1"
     settings = load_settings()
-    if workers > 1 and (settings.redis_is_embedded or settings.is_sqlite):
+    if workers > 1 and (settings.redis.is_embedded or settings.database.is_sqlite):
         raise click.ClickException(
             "several workers need a shared Redis and PostgreSQL "
             "(set SCANGUARD_REDIS_URL and SCANGUARD_DATABASE_URL)"
@@ -102,7 +102,7 @@ def serve(host: str, port: int, workers: int, with_demo_banner: bool, with_worke
         host=host,
         port=port,
         workers=workers,
-        log_level=settings.log_level.lower(),
+        log_level=settings.log.level.lower(),
         access_log=False,
         proxy_headers=False,  # the gateway decides client IPs itself (kernel.http.client_ip)
         server_header=False,

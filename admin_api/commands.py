@@ -11,14 +11,14 @@ import sys
 import click
 
 from admin_api.auth import ADMIN_ROLES
-from anticounterfeit import catalogue
-from anticounterfeit.models import Brand
+from anticounterfeit.catalogue import services as catalogue
+from anticounterfeit.catalogue.models import Brand
 from kernel import accounts
 from kernel.accounts import User
-from kernel.db import session_scope
 from kernel.errors import DomainError
 from kernel.runtime import Runtime, run_job
 from kernel.settings import ConfigurationError, Settings
+from kernel.uow import session_scope
 
 __all__ = ["admin_group", "brands_group"]
 
@@ -103,7 +103,7 @@ def create_brand(slug: str, name: str, suspicious_distinct_devices: int | None) 
                 slug=slug,
                 name=name,
                 suspicious_distinct_devices=suspicious_distinct_devices,
-                keyring=settings.code_keyring.keys(),
+                keyring=settings.auth.code_keyring.keys(),
             )
 
     try:
@@ -123,7 +123,7 @@ def rotate_key(slug: str) -> None:
         async with session_scope(runtime.session_factory) as session:
             brand = await catalogue.get_brand_by_slug(session, slug)
             return await catalogue.rotate_code_key(
-                session, None, brand.id, settings.code_keyring.keys()
+                session, None, brand.id, settings.auth.code_keyring.keys()
             )
 
     try:

@@ -18,24 +18,25 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from anticounterfeit.catalogue import create_batch, create_brand, create_product
-from anticounterfeit.codes import Keyring, encode_code
-from anticounterfeit.gtin import gtin_check_digit
-from anticounterfeit.metadata import CodeMetadataService
-from anticounterfeit.models import Batch, Brand, CodeRoll, Product
-from anticounterfeit.rolls import IssueRequest, issue_roll, void_range
-from channel_control import credentials as distributor_credentials
-from channel_control import services as distributors
-from channel_control import shipments
-from channel_control.geo_fixture import FIXTURE_PLACES, write_city_database
-from channel_control.models import Distributor
-from channel_control.territory import Territory
-from channel_control.units import RangeInput, UnitChecker
+from anticounterfeit.catalogue.models import Batch, Brand, Product
+from anticounterfeit.catalogue.services import create_batch, create_brand, create_product
+from anticounterfeit.codes.format import Keyring, encode_code
+from anticounterfeit.codes.metadata import CodeMetadataService
+from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.codes.services import IssueRequest, issue_roll, void_range
+from anticounterfeit.gs1.gtin import gtin_check_digit
+from channel_control.distributors import credentials as distributor_credentials
+from channel_control.distributors import services as distributors
+from channel_control.distributors.models import Distributor
+from channel_control.distributors.territory import Territory
+from channel_control.logistics import shipments
+from channel_control.logistics.units import RangeInput, UnitChecker
+from gateway.geoip_fixture import FIXTURE_PLACES, write_city_database
 from kernel.accounts import User, create_user
 from kernel.auth import Role
-from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
+from kernel.uow import session_scope
 
 __all__ = ["DEMO_GTIN", "print_banner", "seed_demo"]
 
@@ -55,11 +56,11 @@ def _state_path(settings: Settings) -> Path:
 
 def seed_demo(settings: Settings) -> dict[str, Any]:
     """Create the demo data if missing; return (and store) logins and sample URLs."""
-    geoip = Path(settings.geoip_database or settings.var_dir / DEMO_GEOIP)
+    geoip = Path(settings.gateway.geoip_database or settings.var_dir / DEMO_GEOIP)
     if not geoip.exists():
         write_city_database(geoip)
         print(f"demo GeoIP database (fixture ranges, not real geography) written to {geoip}")
-    if settings.geoip_database is None:
+    if settings.gateway.geoip_database is None:
         print(f"scans are located only with SCANGUARD_GEOIP_DATABASE={geoip} (make run sets it)")
     path = _state_path(settings)
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
@@ -72,7 +73,7 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
 
 
 async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
-    keyring = Keyring.from_mapping(rt.settings.code_keyring)
+    keyring = Keyring.from_mapping(rt.settings.auth.code_keyring)
     passwords = dict(known.get("passwords", {}))
     async with session_scope(rt.session_factory) as session:
         brand = (
@@ -138,7 +139,7 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
         assert key is not None
         return encode_code(key, roll.first_index + seq, tea.gtin)
 
-    base = rt.settings.resolver_base_url
+    base = rt.settings.gateway.resolver_base_url
     genuine = code(active, 100)
     forged = genuine[:-1] + ("2" if genuine[-1] != "2" else "3")
     samples: dict[str, str] = {

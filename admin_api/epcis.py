@@ -9,7 +9,8 @@ Events, oldest first:
 - Packing/unpacking (``AggregationEvent``) and shipping/receiving (``ObjectEvent`` OBSERVE)
   come from channel_control's history once it offers a read function (see docs).
 
-Identifiers are GS1 Digital Link URIs on the brand's resolver (``settings.resolver_base_url``):
+Identifiers are GS1 Digital Link URIs on the brand's resolver
+(``settings.gateway.resolver_base_url``):
 instance level ``{base}/01/{gtin}/21/{serial}`` (``epcList``) for a single code, class level
 ``{base}/01/{gtin}/10/{lot}`` with a ``quantityList`` for ranges (10 million codes are one
 quantity, never a list). Event ids are stable ``urn:uuid:`` (UUID v5 of what they describe).
@@ -27,15 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_api.traces import ResolvedCode
-from anticounterfeit import genealogy, recalls
-from anticounterfeit.digital_link import digital_link_prefix, format_digital_link
-from anticounterfeit.genealogy import CodeRange
-from anticounterfeit.models import Batch, CodeRangeEvent, CodeRoll, Product, RangeAction
-from anticounterfeit.trace_models import Recall
-from channel_control.aggregation import AggregationRecord
-from channel_control.recall_queries import RangePacking, RangeShipment, range_channel_history
-from channel_control.shipping_models import Shipment
-from channel_control.whereabouts import ChainEntry
+from anticounterfeit.catalogue.models import Batch, Product
+from anticounterfeit.codes.models import CodeRangeEvent, CodeRoll, RangeAction
+from anticounterfeit.gs1.digital_link import digital_link_prefix, format_digital_link
+from anticounterfeit.trace import genealogy, recalls
+from anticounterfeit.trace.genealogy import CodeRange
+from anticounterfeit.trace.models import Recall
+from channel_control.logistics.aggregation import AggregationRecord
+from channel_control.logistics.models import Shipment
+from channel_control.logistics.queries import RangePacking, RangeShipment, range_channel_history
+from channel_control.logistics.whereabouts import ChainEntry
 from kernel.db import utcnow
 from kernel.errors import NotFound
 

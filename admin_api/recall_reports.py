@@ -20,13 +20,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from anticounterfeit import genealogy, recalls
-from anticounterfeit.genealogy import CodeRange
-from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
-from anticounterfeit.recalls import DistributorProgress
-from anticounterfeit.trace_models import Recall
-from channel_control.recall_queries import units_by_holder
-from channel_control.units import coalesce
+from anticounterfeit.catalogue.models import Batch, Product
+from anticounterfeit.codes.identity import split_code_id
+from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.trace import genealogy, recalls
+from anticounterfeit.trace.genealogy import CodeRange
+from anticounterfeit.trace.models import Recall
+from anticounterfeit.trace.recalls import DistributorProgress
+from channel_control.logistics.queries import units_by_holder
+from channel_control.logistics.units import coalesce
 from gateway import trace_queries
 from gateway.trace_queries import RecallHits
 from kernel import outbox

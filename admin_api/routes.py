@@ -22,16 +22,12 @@ from admin_api.schemas import (
     UserOut,
     UserPage,
 )
-from anticounterfeit.catalogue_routes import (
-    SECURITY,
-    BrandScope,
-    Caller,
-    Db,
-    scoped_dependencies,
-)
 from kernel import accounts
 from kernel.auth import Role
-from kernel.http import Limit, Offset, provide_principal, provide_settings
+from kernel.guards import provide_principal
+from kernel.pagination import Limit, Offset
+from kernel.settings import provide_settings
+from kernel.tenancy import SECURITY, BrandScope, Caller, Db, scoped_dependencies
 
 __all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
 

@@ -20,12 +20,14 @@ MODEL_MODULES = (
     "kernel.outbox",
     "kernel.accounts",
     "admin_api.notifications.models",
-    "anticounterfeit.models",
-    "anticounterfeit.trace_models",
+    "anticounterfeit.catalogue.models",
+    "anticounterfeit.codes.models",
+    "anticounterfeit.trace.models",
     "gateway.models",
-    "channel_control.models",
+    "channel_control.distributors.models",
+    "channel_control.diversion.models",
     "loyalty.models",
-    "channel_control.shipping_models",
+    "channel_control.logistics.models",
 )
 
 

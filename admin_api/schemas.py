@@ -12,7 +12,7 @@ from msgspec import Meta
 from kernel.accounts import MIN_PASSWORD_LENGTH, User
 from kernel.audit import AuditEntry
 from kernel.auth import Principal
-from kernel.http import Page
+from kernel.pagination import Page
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",

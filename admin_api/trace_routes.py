@@ -25,19 +25,12 @@ from admin_api.trace_schemas import (
     DistributorRecallOut,
     ForwardTraceOut,
 )
-from anticounterfeit import recalls
-from anticounterfeit.catalogue_routes import (
-    SECURITY,
-    ActingBrand,
-    Caller,
-    Db,
-    metadata_of,
-    scoped_dependencies,
-)
-from anticounterfeit.catalogue_schemas import changes_of
-from anticounterfeit.codes import Keyring
-from anticounterfeit.trace_models import Recall, RecallStatus
-from anticounterfeit.trace_schemas import (
+from anticounterfeit.catalogue.routes import metadata_of
+from anticounterfeit.catalogue.schemas import changes_of
+from anticounterfeit.codes.format import Keyring
+from anticounterfeit.trace import recalls
+from anticounterfeit.trace.models import Recall, RecallStatus
+from anticounterfeit.trace.schemas import (
     ProgressOut,
     RecallCreate,
     RecallOut,
@@ -45,15 +38,17 @@ from anticounterfeit.trace_schemas import (
     RecallUpdate,
     ScopeOut,
 )
-from channel_control import whereabouts
-from channel_control.aggregation import AggregationRecord
-from channel_control.credentials import DistributorPrincipal
-from channel_control.distributor_routes import provide_distributor_principal
-from channel_control.units import UnitChecker
-from channel_control.whereabouts import ChainEntry
+from channel_control.distributors.access_routes import provide_distributor_principal
+from channel_control.distributors.credentials import DistributorPrincipal
+from channel_control.logistics import whereabouts
+from channel_control.logistics.aggregation import AggregationRecord
+from channel_control.logistics.units import UnitChecker
+from channel_control.logistics.whereabouts import ChainEntry
 from kernel.auth import Role
 from kernel.errors import InvalidInput
-from kernel.http import Limit, Offset, provide_settings
+from kernel.pagination import Limit, Offset
+from kernel.settings import provide_settings
+from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 
 __all__ = [
     "ROUTES",
@@ -308,7 +303,7 @@ class EpcisController(Controller):
         principal.require_role(*READERS)
         settings = provide_settings(state)
         document = await epcis.batch_document(
-            db, settings.resolver_base_url, acting_brand, batch_id
+            db, settings.gateway.resolver_base_url, acting_brand, batch_id
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
@@ -340,7 +335,7 @@ class EpcisController(Controller):
             periods, chain = history.aggregation, history.chain
         settings = provide_settings(state)
         document = await epcis.code_document(
-            db, settings.resolver_base_url, resolved, periods=periods, chain=chain
+            db, settings.gateway.resolver_base_url, resolved, periods=periods, chain=chain
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 

@@ -17,7 +17,7 @@ from admin_api.traces import (
     ForwardTrace,
     TraceScan,
 )
-from anticounterfeit.trace_schemas import BatchGenealogyOut, ProgressOut, RecallOut
+from anticounterfeit.trace.schemas import BatchGenealogyOut, ProgressOut, RecallOut
 from gateway.trace_queries import HitGroup
 
 __all__ = [

@@ -21,15 +21,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_api.recall_reports import coalesce_code_ids, units_claimed
-from anticounterfeit import genealogy
-from anticounterfeit.codes import Keyring, encode_code, verify_code
-from anticounterfeit.digital_link import parse_digital_link
-from anticounterfeit.genealogy import BatchGenealogy, CodeRange
-from anticounterfeit.metadata import CodeMetadataService, CodeState, RollMetadata
-from anticounterfeit.models import Batch, CodeRoll, Product, split_code_id
-from channel_control import aggregation, whereabouts
-from channel_control.recall_queries import units_by_holder
-from channel_control.units import UnitChecker
+from anticounterfeit.catalogue.models import Batch, Product
+from anticounterfeit.codes.format import Keyring, encode_code, verify_code
+from anticounterfeit.codes.identity import split_code_id
+from anticounterfeit.codes.metadata import CodeMetadataService, CodeState, RollMetadata
+from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.gs1.digital_link import parse_digital_link
+from anticounterfeit.trace import genealogy
+from anticounterfeit.trace.genealogy import BatchGenealogy, CodeRange
+from channel_control.logistics import aggregation, whereabouts
+from channel_control.logistics.queries import units_by_holder
+from channel_control.logistics.units import UnitChecker
 from gateway import trace_queries
 from gateway.trace_queries import HitGroup, RangeScanCounts, ScanRow
 from kernel.auth import Principal, Role

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kernel.accounts import User, get_user
 from kernel.audit import AuditEntry, record_audit
 from kernel.auth import Principal, Role
-from kernel.db import fetch_page, utcnow
+from kernel.db import utcnow
 from kernel.errors import AuthenticationFailed, Conflict, NotFound
+from kernel.pagination import fetch_page
 
 __all__ = ["active_user_guard", "disable_user", "list_audit", "list_users"]
 

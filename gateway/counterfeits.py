@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from anticounterfeit.metadata import products_by_gtin
+from anticounterfeit.codes.metadata import products_by_gtin
 from gateway.models import CounterfeitAttempt
 from kernel.errors import RateLimited
 

@@ -18,16 +18,16 @@ from typing import Any
 import msgspec
 import structlog
 
-from anticounterfeit.digital_link import parse_digital_link
+from anticounterfeit.gs1.digital_link import parse_digital_link
 from gateway.geo import GpsFix
 from gateway.schemas import ScanIn, to_result
 from gateway.service import ScanContext, ScanService
+from kernel.client_ip import client_ip
 from kernel.db import utcnow
 from kernel.errors import DomainError
-from kernel.http import (
+from kernel.problems import (
     PROBLEM_MEDIA_TYPE,
     body_problem,
-    client_ip,
     domain_problem,
     missing_body_problem,
     problem_body,
@@ -113,7 +113,9 @@ class ScanFastPath:
         peer = scope.get("client")
         location = data.location
         ctx = ScanContext(
-            ip=client_ip(peer[0] if peer else None, forwarded_for, settings.trusted_proxies),
+            ip=client_ip(
+                peer[0] if peer else None, forwarded_for, settings.gateway.trusted_proxies
+            ),
             device_id=data.device_id,
             channel="json",
             user_agent=user_agent,

@@ -25,7 +25,7 @@ import geoip2.database
 import geoip2.errors
 import structlog
 
-from channel_control.territory import haversine_m
+from kernel.geometry import haversine_m
 
 __all__ = [
     "IP_COUNTRY_UNCERTAINTY_M",

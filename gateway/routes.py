@@ -11,19 +11,20 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from sqlalchemy import text
 
-from anticounterfeit.digital_link import DigitalLink, parse_digital_link
+from anticounterfeit.gs1.digital_link import DigitalLink, parse_digital_link
 from gateway.geo import GpsFix
 from gateway.schemas import ScanIn, ScanResult, to_result
 from gateway.service import ScanContext, ScanService
 from kernel.cache import REDIS_DOWN_ERRORS
+from kernel.client_ip import client_ip
 from kernel.db import utcnow
-from kernel.http import client_ip
+from kernel.devices import DEVICE_COOKIE
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 
 __all__ = ["ROUTES"]
 
-DEVICE_COOKIE = "sgd"
+
 VERDICT_STATUS = 200  # every verdict is a successful answer; the verdict field carries it
 
 
@@ -34,7 +35,7 @@ def _scans(state: State) -> ScanService:
 
 def _client_ip(request: Request[Any, Any, Any], settings: Settings) -> str:
     peer = request.client.host if request.client else None
-    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.gateway.trusted_proxies)
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:

@@ -23,18 +23,18 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select
 
-from anticounterfeit.codes import Keyring, verify_code
-from anticounterfeit.digital_link import DigitalLink
-from anticounterfeit.metadata import (
+from anticounterfeit.codes.format import Keyring, verify_code
+from anticounterfeit.codes.identity import code_id_of
+from anticounterfeit.codes.metadata import (
     BatchFacts,
     CodeMetadataService,
     ProductFacts,
     RecallFacts,
     RollMetadata,
 )
-from anticounterfeit.models import code_id_of
-from channel_control.destination import Destination
-from channel_control.diversion import DiversionRecorder
+from anticounterfeit.gs1.digital_link import DigitalLink
+from channel_control.diversion.recorder import DiversionRecorder
+from channel_control.logistics.destination import Destination
 from gateway.counterfeits import CounterfeitRecorder
 from gateway.geo import (
     DEFAULT_GPS_ACCURACY_M,
@@ -170,17 +170,18 @@ class ScanService:
         self.settings = runtime.settings
         self.keyring = keyring
         self.metadata = metadata
-        self.locator = locator or Locator(runtime.settings.geoip_database)
+        self.locator = locator or Locator(runtime.settings.gateway.geoip_database)
         self.scanlog = ScanLogWriter(
             runtime.engine,
-            flush_interval_s=self.settings.scanlog_flush_interval_s,
-            max_batch=self.settings.scanlog_max_batch,
+            flush_interval_s=self.settings.gateway.scanlog_flush_interval_s,
+            max_batch=self.settings.gateway.scanlog_max_batch,
         )
         self.counterfeits = CounterfeitRecorder(
-            runtime.session_factory, per_ip_per_minute=self.settings.counterfeit_ip_per_minute
+            runtime.session_factory,
+            per_ip_per_minute=self.settings.gateway.counterfeit_ip_per_minute,
         )
         self._device_key = hmac.new(
-            self.settings.jwt_secret, b"scanguard/device", "sha256"
+            self.settings.auth.jwt_secret, b"scanguard/device", "sha256"
         ).digest()
         self._script: Any = None
 
@@ -319,7 +320,9 @@ class ScanService:
         )
 
     def _repeat_verdict(self, meta: RollMetadata, distinct_devices: int) -> str:
-        limit = meta.suspicious_distinct_devices or self.settings.suspicious_distinct_devices
+        limit = (
+            meta.suspicious_distinct_devices or self.settings.gateway.suspicious_distinct_devices
+        )
         return "suspicious" if distinct_devices > limit else "already_scanned"
 
     def _counterfeit(self, link: DigitalLink, ctx: ScanContext, reason: str) -> ScanOutcome:
@@ -353,8 +356,8 @@ class ScanService:
             device,
             1 if active else 0,
             place or "",
-            self.settings.rate_limit_ip_per_minute,
-            self.settings.rate_limit_device_per_minute,
+            self.settings.gateway.rate_limit_ip_per_minute,
+            self.settings.gateway.rate_limit_device_per_minute,
             WINDOW_S,
             STATE_TTL_S,
             *(
@@ -362,7 +365,7 @@ class ScanService:
                 if position is not None
                 else ("", "", "")
             ),
-            self.settings.impossible_travel_kmh,
+            self.settings.channel.impossible_travel_kmh,
         ]
         try:
             result = await self._script(keys=keys, args=args)
@@ -452,7 +455,7 @@ class ScanService:
             trail.append((int(row.scanned_at.timestamp() * 1000), position))
         if location.position is not None:
             trail.append((int(now.timestamp() * 1000), location.position))
-        max_kmh = self.settings.impossible_travel_kmh
+        max_kmh = self.settings.channel.impossible_travel_kmh
         return any(
             impossible_travel(p1, t1, p2, t2, max_kmh=max_kmh)
             for (t1, p1), (t2, p2) in itertools.pairwise(trail)

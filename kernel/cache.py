@@ -32,16 +32,16 @@ log = structlog.get_logger("kernel.cache")
 
 def create_redis(settings: Settings) -> aioredis.Redis:
     """Build the client; nothing connects until the first command."""
-    if settings.redis_is_embedded:
+    if settings.redis.is_embedded:
         import fakeredis  # only the embedded default needs it
 
         server = fakeredis.FakeServer()
         client: aioredis.Redis = fakeredis.FakeAsyncRedis(server=server)
         return client
     return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
+        settings.redis.url,
+        socket_timeout=settings.redis.timeout_s,
+        socket_connect_timeout=settings.redis.timeout_s,
         health_check_interval=30,
         max_connections=256,
     )

@@ -1,14 +1,12 @@
 """Database primitives: one declarative base, UTC datetimes, engine and session factories.
 
 The same models run on SQLite (embedded default) and PostgreSQL. Repositories flush, never
-commit: the request or job boundary owns the transaction (``session_scope``).
-"""
+commit: the request or job boundary owns the transaction (``session_scope``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +15,8 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
-    Select,
     Table,
     event,
-    func,
-    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -45,11 +40,10 @@ __all__ = [
     "copy_records",
     "create_engine",
     "create_session_factory",
-    "fetch_page",
     "new_uuid",
-    "session_scope",
     "utcnow",
 ]
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,6 +52,7 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BIGINT on PostgreSQL.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -107,15 +102,6 @@ class UUIDPrimaryKey:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
 
 
-async def fetch_page(
-    session: AsyncSession, query: Select[Any], *, limit: int, offset: int
-) -> tuple[list[Any], int]:
-    """One page of ``query``'s entities and the count of all rows it matches."""
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
-    return list(rows), int(total or 0)
-
-
 async def copy_records(
     conn: AsyncConnection,
     table: Table,
@@ -139,8 +125,8 @@ async def copy_records(
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
-    """Create the async engine for ``settings.database_url`` (SQLite or PostgreSQL)."""
-    url = settings.database_url
+    """Create the async engine for ``settings.database.url`` (SQLite or PostgreSQL)."""
+    url = settings.database.url
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # One file, one writer: WAL lets readers proceed while the scan log writes.
@@ -151,11 +137,13 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         if kwargs["poolclass"] is None:
             del kwargs["poolclass"]
     else:
-        kwargs["pool_size"] = settings.database_pool_size
-        kwargs["max_overflow"] = settings.database_pool_size
+        kwargs["pool_size"] = settings.database.pool_size
+        kwargs["max_overflow"] = settings.database.pool_size
         kwargs["pool_pre_ping"] = True
-        if settings.database_schema:
-            kwargs["connect_args"] = {"server_settings": {"search_path": settings.database_schema}}
+        if settings.database.search_path:
+            kwargs["connect_args"] = {
+                "server_settings": {"search_path": settings.database.search_path}
+            }
         overrides.pop("nullpool", None)
     kwargs.update(overrides)
     engine = create_async_engine(url, **kwargs)
@@ -175,15 +163,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-@asynccontextmanager
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error (jobs, CLI, tests)."""
-    async with factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise

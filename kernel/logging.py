@@ -12,10 +12,10 @@ __all__ = ["configure_logging"]
 
 
 def configure_logging(settings: Settings) -> None:
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    level = logging.getLevelNamesMapping().get(settings.log.level.upper(), logging.INFO)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
-        if settings.log_json
+        if settings.log.json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(

@@ -27,9 +27,9 @@ def alembic_config(settings: Settings, target_metadata: Any = None) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "heads") -> None:
-    """Bring the database at ``settings.database_url`` to ``revision`` (blocking)."""
-    if settings.is_sqlite:
-        path = settings.database_url.split("///", 1)[-1]
+    """Bring the database at ``settings.database.url`` to ``revision`` (blocking)."""
+    if settings.database.is_sqlite:
+        path = settings.database.url.split("///", 1)[-1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         asyncio.get_running_loop()

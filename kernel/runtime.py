@@ -34,12 +34,12 @@ class Runtime:
             engine=engine,
             session_factory=create_session_factory(engine),
             redis=create_redis(settings),
-            redis_health=RedisHealth(settings.redis_retry_after_s),
+            redis_health=RedisHealth(settings.redis.retry_after_s),
         )
 
     def key(self, *parts: object) -> str:
         """A namespaced Redis key: ``<prefix>domain:purpose:id``."""
-        return self.settings.redis_prefix + ":".join(str(p) for p in parts)
+        return self.settings.redis.prefix + ":".join(str(p) for p in parts)
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -1,24 +1,46 @@
-"""All configuration, read from the environment in one place (``Settings.from_env``).
+"""All configuration: typed groups read from ``SCANGUARD_*`` variables in one place.
 
-Tests and tools build ``Settings`` directly. No secret has a production default: in
-``development`` (the default, used by ``make run``) missing secrets are generated once into
-``var/dev-secrets.json``; in ``production`` a missing secret is a start-up error.
+Each group is a frozen pydantic model declaring its fields once (type, default, meaning);
+``Settings.from_env`` reads every group from the environment with pydantic-settings, so
+parsing and validation are the library's (a malformed number or boolean is a start-up
+error naming the variable). Tests and tools build ``Settings`` directly, which reads no
+environment at all.
+
+No secret has a production default: in ``development`` missing secrets are generated once
+into ``var/dev-secrets.json``; in ``production`` a missing secret is a start-up error.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
-import os
 import secrets
-from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-__all__ = ["ConfigurationError", "Settings", "parse_keyring"]
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "AuthSettings",
+    "ChannelSettings",
+    "ConfigurationError",
+    "DatabaseSettings",
+    "GatewaySettings",
+    "LogSettings",
+    "LoyaltySettings",
+    "NotificationSettings",
+    "RedisSettings",
+    "Settings",
+    "WeChatSettings",
+    "parse_keyring",
+    "provide_settings",
+]
 
 Environment = Literal["development", "test", "production"]
+IPNetwork = IPv4Network | IPv6Network
+G = TypeVar("G", bound="_Group")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/scanguard.db"
 MEMORY_REDIS_URL = "memory://"
@@ -61,179 +83,271 @@ def parse_keyring(raw: str) -> dict[int, bytes]:
     return keyring
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(f"SCANGUARD_{name}")
-    return value if value not in (None, "") else default
+class _Group(BaseModel):
+    """A settings group: frozen, no unknown fields; ``ENV_PREFIX`` names its variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_"
+
+    @classmethod
+    def from_env(cls: type[G]) -> G:
+        """This group read from ``ENV_PREFIX + FIELD`` variables (unset or empty: default)."""
+        loader = type(
+            f"{cls.__name__}FromEnv",
+            (BaseSettings, cls),
+            {
+                "model_config": SettingsConfigDict(
+                    env_prefix=cls.ENV_PREFIX,
+                    env_ignore_empty=True,
+                    extra="ignore",
+                    frozen=True,
+                    case_sensitive=False,
+                )
+            },
+        )
+        try:
+            values = loader().model_dump()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{cls.ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigurationError(problems) from exc
+        return cls.model_validate(values)
 
 
-def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+def _networks(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
+    return value
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Typed, immutable configuration passed to the app factory and the CLI."""
+class DatabaseSettings(_Group):
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_DATABASE_"
 
-    env: Environment = "development"
-    # --- storage -------------------------------------------------------------------------
-    database_url: str = DEFAULT_DATABASE_URL
-    database_schema: str | None = None  # PostgreSQL search_path (tests isolate by schema)
-    database_pool_size: int = 10
-    redis_url: str = MEMORY_REDIS_URL
-    redis_prefix: str = "sg:"  # every Redis key starts with this (shared Redis, tests)
-    redis_timeout_s: float = 0.25  # a Redis call slower than this counts as Redis down
-    redis_retry_after_s: float = 2.0  # after a failure, skip Redis this long (circuit open)
-    # --- secrets -------------------------------------------------------------------------
-    jwt_secret: bytes = b""
-    jwt_access_ttl_s: int = 900
-    code_keyring: dict[int, bytes] = field(default_factory=dict)
-    # --- public URLs ---------------------------------------------------------------------
-    resolver_base_url: str = "http://127.0.0.1:8000"
-    # --- scan gateway --------------------------------------------------------------------
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
-        ipaddress.ip_network("127.0.0.1/32"),
-        ipaddress.ip_network("::1/128"),
+    url: str = Field(
+        DEFAULT_DATABASE_URL, description="SQLAlchemy async URL (SQLite or PostgreSQL)"
     )
-    rate_limit_ip_per_minute: int = 120
-    rate_limit_device_per_minute: int = 30
-    counterfeit_ip_per_minute: int = 60  # in-process, forged codes cost no I/O
-    metadata_cache_ttl_s: float = 30.0
-    metadata_cache_size: int = 100_000
-    scanlog_flush_interval_s: float = 0.005
-    scanlog_max_batch: int = 500
-    suspicious_distinct_devices: int = 5  # default per brand, overridable on the brand
-    geoip_database: str | None = None
-    # POST /v1/scans answered by gateway.fastpath ahead of Litestar (same contract; off = the
-    # Litestar handler serves it, e.g. to compare the two).
-    scan_fast_path: bool = True
-    # --- channel control -----------------------------------------------------------------
-    # Two scans of one code farther apart than this speed allows (after subtracting both
-    # positions' uncertainty) make the code suspicious: faster than an airliner door to door.
-    impossible_travel_kmh: float = 900.0
-    # Diversion checks on the scan path (destination lookup + territory test + signal buffer);
-    # off only to measure their cost (SCANGUARD_CHANNEL_CHECKS=0).
-    channel_checks: bool = True
-    diversion_flush_interval_s: float = 5.0  # buffered signals and tallies are written this often
-    # --- loyalty / WeChat ----------------------------------------------------------------
-    wechat_api_base_url: str = "https://api.weixin.qq.com"
-    wechat_app_id: str = ""
-    wechat_app_secret: str = ""
-    wechat_timeout_s: float = 3.0
-    consumer_token_ttl_s: int = 7200
-    points_ttl_days: int = 365  # points expire this long after they are credited (0: never)
-    pin_failures_per_consumer: int = 5  # wrong scratch-off PINs per window, per consumer
-    pin_failures_per_code: int = 10  # ... and per code (across consumers)
-    pin_failure_window_s: int = 3600
-    # Fraud holds: a claim is held for review when, within the window, the consumer already
-    # made this many claims from one shipment/batch, or its IP / device made this many claims.
-    fraud_window_s: int = 600
-    fraud_group_max_claims: int = 5
-    fraud_ip_max_claims: int = 20
-    fraud_device_max_claims: int = 10
-    payout_api_base_url: str = ""  # the payment platform (cash red envelopes / transfers)
-    payout_rate_per_s: float = 25.0  # the platform allows tens per second (WeChat: 30/s)
-    payout_timeout_s: float = 5.0
-    # --- notifications (outbox delivery worker) -------------------------------------------
-    outbox_poll_interval_s: float = 1.0
-    webhook_timeout_s: float = 5.0
-    # Attempts, then the delivery is dead-lettered (manual replay). 20 with full jitter on
-    # 2 s doubling up to 1 h spans ~4.5 h on average (an hour-long outage misses nothing).
-    webhook_max_attempts: int = 20
-    webhook_backoff_base_s: float = 2.0
-    webhook_backoff_max_s: float = 3600.0
-    notification_worker_in_process: bool = False  # the server runs the worker too (demo)
-    wechat_recall_template_id: str = ""  # subscribe-message template; empty = no WeChat sends
-    # --- misc ----------------------------------------------------------------------------
-    log_level: str = "INFO"
-    log_json: bool = False
-    var_dir: Path = Path("var")
+    search_path: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SCANGUARD_DATABASE_SCHEMA"),
+        description="PostgreSQL schema to work in (SCANGUARD_DATABASE_SCHEMA; tests isolate by it)",
+    )
+    pool_size: int = Field(10, ge=1, description="connections per process (and as many overflow)")
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return self.url.startswith("sqlite")
+
+
+class RedisSettings(_Group):
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_REDIS_"
+
+    url: str = Field(
+        MEMORY_REDIS_URL, description="redis:// URL, or memory:// for the embedded store"
+    )
+    prefix: str = Field("sg:", description="every key starts with this (shared Redis, tests)")
+    timeout_s: float = Field(0.25, gt=0, description="a call slower than this counts as Redis down")
+    retry_after_s: float = Field(2.0, gt=0, description="after a failure, skip Redis this long")
 
     @property
-    def redis_is_embedded(self) -> bool:
-        return self.redis_url.startswith("memory://")
+    def is_embedded(self) -> bool:
+        return self.url.startswith("memory://")
 
-    def with_overrides(self, **changes: object) -> Settings:
-        """A copy with some fields replaced (tests, CLI flags)."""
-        return replace(self, **changes)  # type: ignore[arg-type]  # dataclass kwargs
+
+class AuthSettings(_Group):
+    jwt_secret: bytes = Field(b"", description="HS256 secret for every token (>= 32 bytes)")
+    jwt_access_ttl_s: int = Field(900, gt=0, description="admin and distributor access tokens")
+    code_keyring: Annotated[dict[int, bytes], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("SCANGUARD_CODE_KEYS"),
+        description="code keys: kid:base64,... or JSON or @file (SCANGUARD_CODE_KEYS)",
+    )
+
+    @field_validator("code_keyring", mode="before")
+    @classmethod
+    def _keyring(cls, value: Any) -> Any:
+        return parse_keyring(value) if isinstance(value, str) else value
+
+
+class GatewaySettings(_Group):
+    resolver_base_url: str = Field(
+        "http://127.0.0.1:8000", description="public base of printed Digital Links"
+    )
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        (ip_network("127.0.0.1/32"), ip_network("::1/128")),
+        description="peers whose X-Forwarded-For is believed (comma-separated networks)",
+    )
+    rate_limit_ip_per_minute: int = Field(120, ge=1)
+    rate_limit_device_per_minute: int = Field(30, ge=1)
+    counterfeit_ip_per_minute: int = Field(
+        60, ge=1, description="in-process: forged codes cost no I/O"
+    )
+    metadata_cache_ttl_s: float = Field(30.0, gt=0)
+    metadata_cache_size: int = Field(100_000, ge=1)
+    scanlog_flush_interval_s: float = Field(0.005, gt=0)
+    scanlog_max_batch: int = Field(500, ge=1)
+    suspicious_distinct_devices: int = Field(5, ge=1, description="default per brand")
+    geoip_database: str | None = Field(None, description="MaxMind City/Country database file")
+    scan_fast_path: bool = Field(
+        True, description="POST /v1/scans answered ahead of Litestar (same contract)"
+    )
+
+    @field_validator("resolver_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        return _networks(value)
+
+
+class ChannelSettings(_Group):
+    # Two scans of one code farther apart than this speed allows (after subtracting both
+    # positions' uncertainty) make the code suspicious: faster than an airliner door to door.
+    impossible_travel_kmh: float = Field(900.0, gt=0)
+    # Off only to measure their cost (SCANGUARD_CHANNEL_CHECKS=0).
+    channel_checks: bool = Field(True, description="diversion checks on the scan path")
+    diversion_flush_interval_s: float = Field(
+        5.0, gt=0, description="buffered signals written this often"
+    )
+
+
+class WeChatSettings(_Group):
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_WECHAT_"
+
+    api_base_url: str = Field("https://api.weixin.qq.com")
+    app_id: str = ""
+    app_secret: str = ""
+    timeout_s: float = Field(3.0, gt=0)
+    recall_template_id: str = Field("", description="subscribe-message template; empty: no sends")
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class LoyaltySettings(_Group):
+    consumer_token_ttl_s: int = Field(7200, gt=0)
+    points_ttl_days: int = Field(
+        365, ge=0, description="points expire this long after credit (0: never)"
+    )
+    pin_failures_per_consumer: int = Field(
+        5, ge=1, description="wrong PINs per window, per consumer"
+    )
+    pin_failures_per_code: int = Field(10, ge=1, description="... and per code (across consumers)")
+    pin_failure_window_s: int = Field(3600, gt=0)
+    # Fraud holds: a claim is held for review when, within the window, the consumer already
+    # made this many claims from one shipment/batch, or its IP / device made this many claims.
+    fraud_window_s: int = Field(600, gt=0)
+    fraud_group_max_claims: int = Field(5, ge=1)
+    fraud_ip_max_claims: int = Field(20, ge=1)
+    fraud_device_max_claims: int = Field(10, ge=1)
+    payout_api_base_url: str = Field("", description="the payment platform (cash red envelopes)")
+    payout_rate_per_s: float = Field(25.0, gt=0, description="WeChat Pay allows about 30/s")
+    payout_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("payout_api_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class NotificationSettings(_Group):
+    outbox_poll_interval_s: float = Field(1.0, gt=0)
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    # Attempts, then the delivery is dead-lettered (manual replay). 20 with full jitter on
+    # 2 s doubling up to 1 h spans ~4.5 h on average (an hour-long outage misses nothing).
+    webhook_max_attempts: int = Field(20, ge=1)
+    webhook_backoff_base_s: float = Field(2.0, gt=0)
+    webhook_backoff_max_s: float = Field(3600.0, gt=0)
+    worker_in_process: bool = Field(
+        False,
+        validation_alias=AliasChoices("SCANGUARD_NOTIFICATION_WORKER"),
+        description="the server runs the delivery worker too (SCANGUARD_NOTIFICATION_WORKER)",
+    )
+
+
+class LogSettings(_Group):
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_LOG_"
+
+    level: str = "INFO"
+    json_lines: bool = Field(False, validation_alias=AliasChoices("SCANGUARD_LOG_JSON"))
+
+
+class _Top(_Group):
+    env: Environment = "development"
+    var_dir: Path = Path("var")
+
+
+class Settings(BaseModel):
+    """Typed, immutable configuration passed to the app factory, the worker and the CLI."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: Environment = "development"
+    var_dir: Path = Path("var")
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    auth: AuthSettings = AuthSettings()
+    gateway: GatewaySettings = GatewaySettings()
+    channel: ChannelSettings = ChannelSettings()
+    wechat: WeChatSettings = WeChatSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
+    notifications: NotificationSettings = NotificationSettings()
+    log: LogSettings = LogSettings()
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some values replaced: ``env=...`` or ``group={"field": value}``."""
+        update: dict[str, Any] = {}
+        for name, value in changes.items():
+            current = getattr(self, name)
+            if isinstance(current, _Group) and isinstance(value, dict):
+                value = type(current).model_validate({**current.model_dump(), **value})
+            update[name] = value
+        return type(self).model_validate({**dict(self), **update})
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ``SCANGUARD_*`` variables; fill dev secrets in development only."""
-        env = _env("ENV", "development")
-        if env not in ("development", "test", "production"):
-            raise ConfigurationError(f"SCANGUARD_ENV={env!r}: use development, test or production")
-        var_dir = Path(_env("VAR_DIR", "var") or "var")
-        jwt_secret = (_env("JWT_SECRET") or "").encode()
-        keyring_raw = _env("CODE_KEYS")
-        keyring = parse_keyring(keyring_raw) if keyring_raw else {}
-        if env == "production":
-            if len(jwt_secret) < 32:
+        """Read ``SCANGUARD_*`` variables; fill development secrets in development only."""
+        top = _Top.from_env()
+        auth = AuthSettings.from_env()
+        if top.env == "production":
+            if len(auth.jwt_secret) < 32:
                 raise ConfigurationError("SCANGUARD_JWT_SECRET must be set (>= 32 bytes)")
-            if not keyring:
+            if not auth.code_keyring:
                 raise ConfigurationError("SCANGUARD_CODE_KEYS must be set (kid:base64,...)")
-        elif not jwt_secret or not keyring:
-            dev = _dev_secrets(var_dir)
-            jwt_secret = jwt_secret or str(dev["jwt_secret"]).encode()
-            keyring = keyring or parse_keyring(json.dumps(dev["code_keys"]))
-        base = cls()
-        proxies = _env("TRUSTED_PROXIES")
+        elif not auth.jwt_secret or not auth.code_keyring:
+            dev = _dev_secrets(top.var_dir)
+            auth = auth.model_copy(
+                update={
+                    "jwt_secret": auth.jwt_secret or str(dev["jwt_secret"]).encode(),
+                    "code_keyring": auth.code_keyring
+                    or parse_keyring(json.dumps(dev["code_keys"])),
+                }
+            )
         return cls(
-            env=env,  # type: ignore[arg-type]  # checked above
-            database_url=_env("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
-            database_schema=_env("DATABASE_SCHEMA"),
-            database_pool_size=int(_env("DATABASE_POOL_SIZE", "10") or 10),
-            redis_url=_env("REDIS_URL", MEMORY_REDIS_URL) or MEMORY_REDIS_URL,
-            redis_prefix=_env("REDIS_PREFIX", base.redis_prefix) or base.redis_prefix,
-            jwt_secret=jwt_secret,
-            jwt_access_ttl_s=int(_env("JWT_ACCESS_TTL_S", "900") or 900),
-            code_keyring=keyring,
-            resolver_base_url=(_env("RESOLVER_BASE_URL", base.resolver_base_url) or "").rstrip("/"),
-            trusted_proxies=_networks(proxies) if proxies is not None else base.trusted_proxies,
-            rate_limit_ip_per_minute=int(_env("RATE_LIMIT_IP_PER_MINUTE", "120") or 120),
-            rate_limit_device_per_minute=int(_env("RATE_LIMIT_DEVICE_PER_MINUTE", "30") or 30),
-            counterfeit_ip_per_minute=int(_env("COUNTERFEIT_IP_PER_MINUTE", "60") or 60),
-            metadata_cache_ttl_s=float(_env("METADATA_CACHE_TTL_S", "30") or 30),
-            scanlog_flush_interval_s=float(_env("SCANLOG_FLUSH_INTERVAL_S", "0.005") or 0.005),
-            suspicious_distinct_devices=int(_env("SUSPICIOUS_DISTINCT_DEVICES", "5") or 5),
-            geoip_database=_env("GEOIP_DATABASE"),
-            scan_fast_path=(_env("SCAN_FAST_PATH", "1") or "1") not in ("0", "false", "no"),
-            impossible_travel_kmh=float(_env("IMPOSSIBLE_TRAVEL_KMH", "900") or 900),
-            channel_checks=(_env("CHANNEL_CHECKS", "1") or "1") not in ("0", "false", "no"),
-            diversion_flush_interval_s=float(_env("DIVERSION_FLUSH_INTERVAL_S", "5") or 5),
-            wechat_api_base_url=(
-                _env("WECHAT_API_BASE_URL", base.wechat_api_base_url) or base.wechat_api_base_url
-            ).rstrip("/"),
-            wechat_app_id=_env("WECHAT_APP_ID", "") or "",
-            wechat_app_secret=_env("WECHAT_APP_SECRET", "") or "",
-            wechat_timeout_s=float(_env("WECHAT_TIMEOUT_S", "3") or 3),
-            consumer_token_ttl_s=int(_env("CONSUMER_TOKEN_TTL_S", "7200") or 7200),
-            points_ttl_days=int(_env("POINTS_TTL_DAYS", "365") or 365),
-            pin_failures_per_consumer=int(_env("PIN_FAILURES_PER_CONSUMER", "5") or 5),
-            pin_failures_per_code=int(_env("PIN_FAILURES_PER_CODE", "10") or 10),
-            pin_failure_window_s=int(_env("PIN_FAILURE_WINDOW_S", "3600") or 3600),
-            fraud_window_s=int(_env("FRAUD_WINDOW_S", "600") or 600),
-            fraud_group_max_claims=int(_env("FRAUD_GROUP_MAX_CLAIMS", "5") or 5),
-            fraud_ip_max_claims=int(_env("FRAUD_IP_MAX_CLAIMS", "20") or 20),
-            fraud_device_max_claims=int(_env("FRAUD_DEVICE_MAX_CLAIMS", "10") or 10),
-            payout_api_base_url=(_env("PAYOUT_API_BASE_URL", "") or "").rstrip("/"),
-            payout_rate_per_s=float(_env("PAYOUT_RATE_PER_S", "25") or 25),
-            payout_timeout_s=float(_env("PAYOUT_TIMEOUT_S", "5") or 5),
-            outbox_poll_interval_s=float(_env("OUTBOX_POLL_INTERVAL_S", "1") or 1),
-            webhook_timeout_s=float(_env("WEBHOOK_TIMEOUT_S", "5") or 5),
-            webhook_max_attempts=int(_env("WEBHOOK_MAX_ATTEMPTS", "20") or 20),
-            webhook_backoff_base_s=float(_env("WEBHOOK_BACKOFF_BASE_S", "2") or 2),
-            webhook_backoff_max_s=float(_env("WEBHOOK_BACKOFF_MAX_S", "3600") or 3600),
-            notification_worker_in_process=(_env("NOTIFICATION_WORKER", "0") or "0")
-            in ("1", "true", "yes"),
-            wechat_recall_template_id=_env("WECHAT_RECALL_TEMPLATE_ID", "") or "",
-            log_level=_env("LOG_LEVEL", "INFO") or "INFO",
-            log_json=(_env("LOG_JSON", "0") or "0") in ("1", "true", "yes"),
-            var_dir=var_dir,
+            env=top.env,
+            var_dir=top.var_dir,
+            database=DatabaseSettings.from_env(),
+            redis=RedisSettings.from_env(),
+            auth=auth,
+            gateway=GatewaySettings.from_env(),
+            channel=ChannelSettings.from_env(),
+            wechat=WeChatSettings.from_env(),
+            loyalty=LoyaltySettings.from_env(),
+            notifications=NotificationSettings.from_env(),
+            log=LogSettings.from_env(),
         )
+
+
+def provide_settings(state: Any) -> Settings:
+    """The app's Settings, from the application state."""
+    settings: Settings = state.settings
+    return settings
 
 
 def _dev_secrets(var_dir: Path) -> dict[str, object]:

@@ -52,7 +52,7 @@ def hello() -> dict[str, str]:
 async def bare_scan(request: Request[Any, Any, Any], state: State, data: BareScanIn) -> BareScanOut:
     """Only the Redis step of a scan: the gateway's script with the gateway's keys."""
     settings: Settings = state.settings
-    prefix = settings.redis_prefix
+    prefix = settings.redis.prefix
     serial = data.url.rsplit("/", 1)[-1]
     ip = request.headers.get("x-forwarded-for", "127.0.0.1")
     window = int(time.time() // WINDOW_S)
@@ -67,13 +67,13 @@ async def bare_scan(request: Request[Any, Any, Any], state: State, data: BareSca
         data.device_id,
         1,
         "",
-        settings.rate_limit_ip_per_minute,
-        settings.rate_limit_device_per_minute,
+        settings.gateway.rate_limit_ip_per_minute,
+        settings.gateway.rate_limit_device_per_minute,
         WINDOW_S,
         STATE_TTL_S,
         # An IP-located scan's position (the impossible-travel check runs in the script).
         *BARE_POSITION,
-        settings.impossible_travel_kmh,
+        settings.channel.impossible_travel_kmh,
     ]
     result = await state.scan_script(keys=keys, args=args)
     first = int(result[0])

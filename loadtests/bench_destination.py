@@ -29,19 +29,21 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from anticounterfeit import rolls
-from anticounterfeit.codes import Keyring
-from anticounterfeit.metadata import CodeMetadataService
-from anticounterfeit.models import Brand, BrandCodeKey, Product
-from channel_control import services, shipments
-from channel_control.destination import DestinationResolver
-from channel_control.shipments import Actor, ShipmentRequest
-from channel_control.territory import Territory
-from channel_control.units import RangeInput, UnitChecker
-from kernel.db import create_engine, session_scope
+from anticounterfeit.catalogue.models import Brand, BrandCodeKey, Product
+from anticounterfeit.codes import services as rolls
+from anticounterfeit.codes.format import Keyring
+from anticounterfeit.codes.metadata import CodeMetadataService
+from channel_control.distributors import services
+from channel_control.distributors.territory import Territory
+from channel_control.logistics import shipments
+from channel_control.logistics.destination import DestinationResolver
+from channel_control.logistics.shipments import Actor, ShipmentRequest
+from channel_control.logistics.units import RangeInput, UnitChecker
+from kernel.db import create_engine
 from kernel.migrate import upgrade
 from kernel.runtime import Runtime
-from kernel.settings import Settings
+from kernel.settings import AuthSettings, LogSettings, Settings
+from kernel.uow import session_scope
 
 __all__ = ["main"]
 
@@ -113,7 +115,7 @@ async def _seed(runtime: Runtime, keyring: Keyring) -> tuple[uuid.UUID, int, int
 
 
 async def _measure(settings: Settings, n: int) -> None:
-    keyring = Keyring.from_mapping(settings.code_keyring)
+    keyring = Keyring.from_mapping(settings.auth.code_keyring)
     runtime = Runtime.create(settings)
     try:
         brand_id, kid, first = await _seed(runtime, keyring)
@@ -165,16 +167,19 @@ def main() -> None:
     args = parser.parse_args()
     base = Settings(
         env="test",
-        jwt_secret=secrets.token_bytes(32),
-        code_keyring={1: secrets.token_bytes(32)},
-        log_level="WARNING",
+        auth=AuthSettings(
+            jwt_secret=secrets.token_bytes(32), code_keyring={1: secrets.token_bytes(32)}
+        ),
+        log=LogSettings(level="WARNING"),
     )
     _print("backend", args.backend)
     _print("chain_levels", LEVELS)
     _print("units_per_shipment", UNITS)
     if args.backend == "embedded":
         with tempfile.TemporaryDirectory() as tmp:
-            settings = base.with_overrides(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}")
+            settings = base.with_overrides(
+                database={"url": f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"}
+            )
             upgrade(settings)
             asyncio.run(_measure(settings, args.n))
         return
@@ -182,7 +187,7 @@ def main() -> None:
     schema = f"sgbench_{uuid.uuid4().hex[:8]}"
 
     async def execute(sql: str) -> None:
-        engine = create_engine(base.with_overrides(database_url=url))
+        engine = create_engine(base.with_overrides(database={"url": url}))
         try:
             async with engine.begin() as conn:
                 await conn.exec_driver_sql(sql)
@@ -191,7 +196,7 @@ def main() -> None:
 
     asyncio.run(execute(f'CREATE SCHEMA "{schema}"'))
     try:
-        settings = base.with_overrides(database_url=url, database_schema=schema)
+        settings = base.with_overrides(database={"url": url, "search_path": schema})
         upgrade(settings)
         asyncio.run(_measure(settings, args.n))
     finally:

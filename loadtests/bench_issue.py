@@ -26,8 +26,8 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-from anticounterfeit.codes import CodeKey, Keyring, encode_code, iter_codes, verify_code
-from anticounterfeit.export import DEFAULT_CHUNK_SIZE, iter_export_csv, write_export_file
+from anticounterfeit.codes.export import DEFAULT_CHUNK_SIZE, iter_export_csv, write_export_file
+from anticounterfeit.codes.format import CodeKey, Keyring, encode_code, iter_codes, verify_code
 
 __all__ = ["main"]
 

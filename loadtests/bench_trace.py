@@ -28,14 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from admin_api import recall_reports, traces
 from admin_api.app import create_app
-from anticounterfeit import recalls
-from anticounterfeit.codes import Keyring
-from anticounterfeit.recalls import ScopeIn
+from anticounterfeit.codes.format import Keyring
+from anticounterfeit.trace import recalls
+from anticounterfeit.trace.recalls import ScopeIn
 from kernel import accounts
 from kernel.auth import Role, TokenPurpose, encode_token
 from kernel.db import create_engine, create_session_factory
 from kernel.migrate import upgrade
-from kernel.settings import Settings
+from kernel.settings import AuthSettings, DatabaseSettings, Settings
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 KID = 7
@@ -44,10 +44,8 @@ KID = 7
 def _settings(url: str, schema: str) -> Settings:
     return Settings(
         env="test",
-        jwt_secret=b"b" * 32,
-        code_keyring={KID: b"k" * 32},
-        database_url=url,
-        database_schema=schema,
+        auth=AuthSettings(jwt_secret=b"b" * 32, code_keyring={KID: b"k" * 32}),
+        database=DatabaseSettings(url=url, search_path=schema),
     )
 
 
@@ -238,7 +236,7 @@ async def _http_forward(
         )
         await session.commit()
     token = encode_token(
-        settings.jwt_secret,
+        settings.auth.jwt_secret,
         subject=str(user.id),
         purpose=TokenPurpose.ADMIN,
         ttl_s=3600,
@@ -288,7 +286,7 @@ async def main() -> None:
             f"{args.scans:,} scans in {time.perf_counter() - started:.1f} s (schema {schema})"
         )
         factory = create_session_factory(engine)
-        keyring = Keyring.from_mapping(settings.code_keyring)
+        keyring = Keyring.from_mapping(settings.auth.code_keyring)
 
         async def forward() -> str:
             async with factory() as session:

@@ -21,8 +21,9 @@ from datetime import timedelta
 
 import httpx
 
-from kernel.db import session_scope, utcnow
+from kernel.db import utcnow
 from kernel.runtime import Runtime
+from kernel.uow import session_scope
 from loyalty import identity
 from loyalty.campaigns import create_campaign
 from loyalty.schemas import CampaignIn
@@ -56,7 +57,7 @@ async def seed_claims(runtime: Runtime, brand_id: str, *, consumers: int = 512) 
     async with session_scope(runtime.session_factory) as session:
         for n in range(consumers):
             consumer = await identity.consumer_by_openid(session, f"obench{n:06d}")
-            token = identity.issue_token(runtime.settings.jwt_secret, consumer, 6 * 3600)
+            token = identity.issue_token(runtime.settings.auth.jwt_secret, consumer, 6 * 3600)
             tokens.append(f"Bearer {token.access_token}")
     return tokens
 

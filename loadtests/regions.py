@@ -17,7 +17,7 @@ import ipaddress
 import random
 from pathlib import Path
 
-from channel_control.geo_fixture import FixturePlace, write_city_database
+from gateway.geoip_fixture import FixturePlace, write_city_database
 
 __all__ = [
     "REGIONS",

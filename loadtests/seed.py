@@ -40,18 +40,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from anticounterfeit import catalogue, rolls
-from anticounterfeit.codes import ALPHABET, CodeKey, Keyring, iter_codes, verify_code
-from anticounterfeit.gtin import gtin_check_digit
-from anticounterfeit.metadata import CodeMetadataService
-from channel_control import credentials, services, shipments
-from channel_control.territory import Territory
-from channel_control.units import RangeInput, UnitChecker
+from anticounterfeit.catalogue import services as catalogue
+from anticounterfeit.codes import services as rolls
+from anticounterfeit.codes.format import ALPHABET, CodeKey, Keyring, iter_codes, verify_code
+from anticounterfeit.codes.metadata import CodeMetadataService
+from anticounterfeit.gs1.gtin import gtin_check_digit
+from channel_control.distributors import credentials, services
+from channel_control.distributors.territory import Territory
+from channel_control.logistics import shipments
+from channel_control.logistics.units import RangeInput, UnitChecker
 from kernel import accounts
 from kernel.auth import Role
-from kernel.db import session_scope
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
+from kernel.uow import session_scope
 
 __all__ = ["CODE_CLASSES", "SeedPlan", "forge", "main", "seed"]
 
@@ -113,7 +115,7 @@ def _codes(key: CodeKey, gtin: str, first_index: int, seqs: range) -> list[list[
 async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr) -> dict[str, Any]:
     """Create the data set through the services; return the JSON-able description."""
     settings = runtime.settings
-    keyring = Keyring.from_mapping(settings.code_keyring)
+    keyring = Keyring.from_mapping(settings.auth.code_keyring)
     started = time.perf_counter()
     password = secrets.token_urlsafe(18)
     async with session_scope(runtime.session_factory) as session:
@@ -123,7 +125,7 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
             slug=plan.brand_slug,
             name=f"Load test {plan.brand_slug[-8:]}",
             suspicious_distinct_devices=None,
-            keyring=settings.code_keyring.keys(),
+            keyring=settings.auth.code_keyring.keys(),
         )
         admin = await accounts.create_user(
             session,

@@ -12,18 +12,13 @@ from litestar import Controller, get, patch, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from anticounterfeit.catalogue_routes import (
-    SECURITY,
-    ActingBrand,
-    Caller,
-    Db,
-    scoped_dependencies,
-)
 from kernel.audit import record_audit
 from kernel.auth import Role
 from kernel.db import utcnow
 from kernel.errors import InvalidInput, NotFound
-from kernel.http import Limit, Offset, provide_settings
+from kernel.pagination import Limit, Offset
+from kernel.settings import provide_settings
+from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 from loyalty import campaigns, queries, rewards
 from loyalty.claims import LoyaltyService
 from loyalty.schemas import (
@@ -287,7 +282,7 @@ class LoyaltyAdminController(Controller):
         principal.require_role(*WRITERS)
         if data.points == 0:
             raise InvalidInput("points must not be zero", field="points")
-        ttl = provide_settings(state).points_ttl_days
+        ttl = provide_settings(state).loyalty.points_ttl_days
         entry = await rewards.adjust(
             db,
             brand_id=acting_brand,

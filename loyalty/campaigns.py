@@ -29,8 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.audit import record_audit
 from kernel.auth import Principal
-from kernel.db import fetch_page, utcnow
+from kernel.db import utcnow
 from kernel.errors import InvalidInput, NotFound
+from kernel.pagination import fetch_page
 from loyalty.models import Campaign, CatalogueItem, Claim, Premises, Prize
 from loyalty.schemas import (
     CampaignIn,

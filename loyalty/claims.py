@@ -25,22 +25,23 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from anticounterfeit.codes import Keyring, verify_code, verify_pin
-from anticounterfeit.digital_link import parse_digital_link
-from anticounterfeit.metadata import CodeMetadataService
-from anticounterfeit.models import code_id_of
-from channel_control.destination import current_position
-from channel_control.territory import haversine_m
+from anticounterfeit.codes.format import Keyring, verify_code, verify_pin
+from anticounterfeit.codes.identity import code_id_of
+from anticounterfeit.codes.metadata import CodeMetadataService
+from anticounterfeit.gs1.digital_link import parse_digital_link
+from channel_control.logistics.destination import current_position
 from gateway.geo import GpsFix
 from gateway.queries import DeviceScan, device_scan_of, first_scan_of
 from gateway.service import ScanService
 from kernel.audit import record_audit
 from kernel.auth import Principal
 from kernel.cache import REDIS_DOWN_ERRORS
-from kernel.db import session_scope, utcnow
+from kernel.db import utcnow
 from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from kernel.geometry import haversine_m
 from kernel.outbox import emit
 from kernel.runtime import Runtime
+from kernel.uow import session_scope
 from loyalty.campaigns import pick_payers, refund_budget
 from loyalty.identity import resolve_consumer
 from loyalty.ledger import AVAILABLE, PENDING, lock_account, post
@@ -211,7 +212,7 @@ class LoyaltyService:
         self, session: AsyncSession, claim: Claim, bucket: str, now: datetime
     ) -> None:
         """A claim's points: credited (with their expiry date) or held in pending."""
-        ttl = self.settings.points_ttl_days
+        ttl = self.settings.loyalty.points_ttl_days
         credit = bucket == AVAILABLE
         await post(
             session,
@@ -236,7 +237,7 @@ class LoyaltyService:
         gps: GpsFix | None,
         now: datetime,
     ) -> list[str]:
-        s = self.settings
+        s = self.settings.loyalty
         since = now - timedelta(seconds=s.fraud_window_s)
         reasons: list[str] = []
         if scan is not None and (scan.code_suspicious or scan.verdict == "suspicious"):
@@ -302,7 +303,7 @@ class LoyaltyService:
 
     # --------------------------------------------------------------------------------- PINs
     def _pin_keys(self, consumer_id: uuid.UUID, code_id: int) -> tuple[str, str]:
-        window = int(time.time() // self.settings.pin_failure_window_s)
+        window = int(time.time() // self.settings.loyalty.pin_failure_window_s)
         return (
             self.rt.key("loyalty", "pin", "consumer", consumer_id, window),
             self.rt.key("loyalty", "pin", "code", code_id, window),
@@ -329,7 +330,7 @@ class LoyaltyService:
         raise InvalidInput("wrong PIN", code="wrong_pin", field="pin")
 
     async def _pin_limit(self, consumer_id: uuid.UUID, code_id: int) -> None:
-        s = self.settings
+        s = self.settings.loyalty
         limits = (s.pin_failures_per_consumer, s.pin_failures_per_code)
         health = self.rt.redis_health
         if health.available:
@@ -385,7 +386,7 @@ class LoyaltyService:
             async with self.rt.redis.pipeline(transaction=True) as pipe:
                 for key in self._pin_keys(consumer_id, code_id):
                     pipe.incr(key)
-                    pipe.expire(key, self.settings.pin_failure_window_s)
+                    pipe.expire(key, self.settings.loyalty.pin_failure_window_s)
                 await pipe.execute()
             health.record_success()
         except REDIS_DOWN_ERRORS as exc:

@@ -7,10 +7,11 @@ import asyncio
 import click
 from sqlalchemy import select
 
-from anticounterfeit.models import Brand
-from kernel.db import session_scope, utcnow
+from anticounterfeit.catalogue.models import Brand
+from kernel.db import utcnow
 from kernel.runtime import Runtime, run_job
 from kernel.settings import ConfigurationError, Settings
+from kernel.uow import session_scope
 from loyalty.payouts import PayoutWorker
 from loyalty.rewards import expire_points
 
@@ -60,7 +61,7 @@ def expire_points_command(slug: str | None) -> None:
 def payouts_command(once: bool, poll: float) -> None:
     """Send queued cash payouts to the payment platform (rate-limited, idempotent)."""
     settings = _load_settings()
-    if not settings.payout_api_base_url:
+    if not settings.loyalty.payout_api_base_url:
         raise click.ClickException("set SCANGUARD_PAYOUT_API_BASE_URL")
 
     async def job(runtime: Runtime) -> None:

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from kernel.wechat import WeChatClient
 from loyalty.claims import LoyaltyService
-from loyalty.wechat import WeChatClient
 
 __all__ = ["loyalty_lifespan"]
 

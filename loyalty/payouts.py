@@ -24,8 +24,9 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.db import session_scope, utcnow
+from kernel.db import utcnow
 from kernel.runtime import Runtime
+from kernel.uow import session_scope
 from loyalty.models import Payout
 
 __all__ = ["PayoutRun", "PayoutWorker", "RateLimiter"]
@@ -70,9 +71,9 @@ class PayoutWorker:
     def __init__(self, runtime: Runtime, http: httpx.AsyncClient | None = None) -> None:
         settings = runtime.settings
         self.rt = runtime
-        self.base_url = settings.payout_api_base_url.rstrip("/")
-        self.limiter = RateLimiter(settings.payout_rate_per_s)
-        self._http = http or httpx.AsyncClient(timeout=settings.payout_timeout_s)
+        self.base_url = settings.loyalty.payout_api_base_url.rstrip("/")
+        self.limiter = RateLimiter(settings.loyalty.payout_rate_per_s)
+        self._http = http or httpx.AsyncClient(timeout=settings.loyalty.payout_timeout_s)
         self._owns_http = http is None
 
     async def aclose(self) -> None:

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from anticounterfeit.models import code_id_of
-from kernel.db import fetch_page
+from anticounterfeit.codes.identity import code_id_of
 from kernel.errors import InvalidInput, NotFound
+from kernel.pagination import fetch_page
 from loyalty.models import (
     Account,
     Campaign,

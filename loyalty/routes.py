@@ -17,12 +17,15 @@ from litestar.datastructures import Cookie, State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from anticounterfeit.catalogue_routes import Db
 from gateway.geo import GpsFix
-from gateway.routes import DEVICE_COOKIE
 from gateway.service import ScanService
+from kernel.client_ip import client_ip
+from kernel.devices import DEVICE_COOKIE
 from kernel.errors import AuthenticationFailed, InvalidInput
-from kernel.http import Limit, Offset, client_ip, provide_settings
+from kernel.pagination import Limit, Offset
+from kernel.settings import provide_settings
+from kernel.tenancy import Db
+from kernel.wechat import WeChatClient
 from loyalty import identity, queries, rewards
 from loyalty.admin_routes import ADMIN_ROUTES
 from loyalty.campaigns import list_items
@@ -47,7 +50,6 @@ from loyalty.schemas import (
     WxLoginIn,
 )
 from loyalty.views import claim_out, draw_out, item_out, ledger_out, redemption_out
-from loyalty.wechat import WeChatClient
 
 __all__ = ["ROUTES", "provide_consumer", "provide_consumer_id"]
 
@@ -70,7 +72,7 @@ def _wechat(state: State) -> WeChatClient:
 def provide_consumer_id(request: Request[Any, Any, Any]) -> uuid.UUID:
     """Dependency ``consumer_id``: who the consumer JWT (``Authorization: Bearer``) or else
     the signed ``sgc`` cookie names; no database access (see ``provide_consumer``)."""
-    secret = provide_settings(request.app.state).jwt_secret
+    secret = provide_settings(request.app.state).auth.jwt_secret
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return identity.subject_of_token(secret, token.strip())
@@ -113,7 +115,9 @@ class ConsumerAuthController(Controller):
         session = await _wechat(state).code2session(data.code)
         consumer = await identity.consumer_by_openid(db, session.openid, session.unionid)
         settings = provide_settings(state)
-        token = identity.issue_token(settings.jwt_secret, consumer, settings.consumer_token_ttl_s)
+        token = identity.issue_token(
+            settings.auth.jwt_secret, consumer, settings.loyalty.consumer_token_ttl_s
+        )
         return ConsumerTokenOut(
             access_token=token.access_token,
             expires_in=token.expires_in,
@@ -142,7 +146,7 @@ class ConsumerAuthController(Controller):
             )
         scans: ScanService = state.scans
         consumer = await identity.consumer_by_device(db, scans.device_hash(device_id))
-        cookies.append(_consumer_cookie(settings.jwt_secret, consumer.id))
+        cookies.append(_consumer_cookie(settings.auth.jwt_secret, consumer.id))
         return Response(WebSessionOut(consumer_id=consumer.id), cookies=cookies)
 
     @post(
@@ -163,14 +167,16 @@ class ConsumerAuthController(Controller):
         session = await _wechat(state).code2session(data.code)
         target = await identity.bind_wechat(db, consumer, session.openid, session.unionid)
         settings = provide_settings(state)
-        token = identity.issue_token(settings.jwt_secret, target, settings.consumer_token_ttl_s)
+        token = identity.issue_token(
+            settings.auth.jwt_secret, target, settings.loyalty.consumer_token_ttl_s
+        )
         return Response(
             ConsumerTokenOut(
                 access_token=token.access_token,
                 expires_in=token.expires_in,
                 consumer_id=token.consumer_id,
             ),
-            cookies=[_consumer_cookie(settings.jwt_secret, target.id)],
+            cookies=[_consumer_cookie(settings.auth.jwt_secret, target.id)],
         )
 
 
@@ -208,7 +214,9 @@ class ConsumerController(Controller):
                 field="device_id",
             )
         peer = request.client.host if request.client else None
-        ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+        ip = client_ip(
+            peer, request.headers.get("x-forwarded-for"), settings.gateway.trusted_proxies
+        )
         gps = (
             GpsFix(data.location.lat, data.location.lon, data.location.accuracy_m)
             if data.location

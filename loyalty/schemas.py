@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.schemas import GpsIn
-from kernel.http import Page
+from kernel.pagination import Page
 
 __all__ = [
     "AccountOut",

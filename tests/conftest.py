@@ -54,14 +54,15 @@ def base_settings(**overrides: object) -> Settings:
     keyring = {kid: secrets.token_bytes(32) for kid in range(1, 33)}
     settings = Settings(
         env="test",
-        jwt_secret=secrets.token_bytes(32),
-        code_keyring=keyring,
-        resolver_base_url="https://id.example.test",
-        scanlog_flush_interval_s=0.002,
-        rate_limit_ip_per_minute=10_000,
-        rate_limit_device_per_minute=10_000,
-        counterfeit_ip_per_minute=10_000,
-        log_level="WARNING",
+        auth={"jwt_secret": secrets.token_bytes(32), "code_keyring": keyring},
+        gateway={
+            "resolver_base_url": "https://id.example.test",
+            "scanlog_flush_interval_s": 0.002,
+            "rate_limit_ip_per_minute": 10_000,
+            "rate_limit_device_per_minute": 10_000,
+            "counterfeit_ip_per_minute": 10_000,
+        },
+        log={"level": "WARNING"},
     )
     return settings.with_overrides(**overrides) if overrides else settings
 
@@ -72,7 +73,7 @@ def base_settings(**overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(base_settings(database_url=f"sqlite+aiosqlite:///{path}"))
+    upgrade(base_settings(database={"url": f"sqlite+aiosqlite:///{path}"}))
     return path
 
 
@@ -100,7 +101,7 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         _missing_service(f"PostgreSQL at {dsn}", exc)
     try:
-        upgrade(base_settings(database_url=url, database_schema=schema))
+        upgrade(base_settings(database={"url": url, "search_path": schema}))
         yield url, schema
     finally:
         _in_thread(lambda: execute(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -141,16 +142,14 @@ async def settings(
         template: Path = request.getfixturevalue("sqlite_template")
         db_path = tmp_path / "scanguard.db"
         shutil.copyfile(template, db_path)
-        yield base_settings(database_url=f"sqlite+aiosqlite:///{db_path}", var_dir=tmp_path)
+        yield base_settings(var_dir=tmp_path, database={"url": f"sqlite+aiosqlite:///{db_path}"})
         return
     url, schema = request.getfixturevalue("postgres_schema")
     redis_url: str = request.getfixturevalue("redis_url")
     settings = base_settings(
-        database_url=url,
-        database_schema=schema,
-        redis_url=redis_url,
-        redis_prefix=f"sgtest:{uuid.uuid4().hex[:12]}:",
         var_dir=tmp_path,
+        database={"url": url, "search_path": schema},
+        redis={"url": redis_url, "prefix": f"sgtest:{uuid.uuid4().hex[:12]}:"},
     )
     try:
         yield settings
@@ -170,20 +169,20 @@ async def clean_services(settings: Settings) -> None:
                             "SELECT tablename FROM pg_tables WHERE schemaname = :s "
                             "AND tablename <> 'alembic_version'"
                         ),
-                        {"s": settings.database_schema},
+                        {"s": settings.database.search_path},
                     )
                 )
                 .scalars()
                 .all()
             )
             if names:
-                tables = ", ".join(f'"{settings.database_schema}"."{n}"' for n in names)
+                tables = ", ".join(f'"{settings.database.search_path}"."{n}"' for n in names)
                 await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = aioredis.Redis.from_url(settings.redis.url)
     try:
-        keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*", count=1000)]
+        keys = [k async for k in client.scan_iter(match=f"{settings.redis.prefix}*", count=1000)]
         if keys:
             await client.delete(*keys)
     finally:

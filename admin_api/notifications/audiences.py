@@ -18,7 +18,7 @@ from admin_api import recall_reports
 from admin_api.notifications.worker import ConsumerTarget, SendOutcome
 from kernel.errors import NotFound
 from kernel.outbox import OutboxEvent
-from loyalty.wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatRejected
+from kernel.wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatRejected
 
 __all__ = ["CONSUMER_RECALL_EVENTS", "RecallAudience", "WeChatRecallSender", "recall_message"]
 

@@ -9,8 +9,9 @@ from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_api.notifications.models import ConsumerInboxEntry, DistributorInboxEntry
-from kernel.db import fetch_page, utcnow
+from kernel.db import utcnow
 from kernel.errors import NotFound
+from kernel.pagination import fetch_page
 
 __all__ = [
     "list_consumer_inbox",

@@ -36,21 +36,15 @@ from admin_api.notifications.schemas import (
     SubscriptionUpdate,
 )
 from admin_api.notifications.worker import NotificationWorker
-from anticounterfeit.catalogue_routes import (
-    SECURITY,
-    ActingBrand,
-    BrandScope,
-    Caller,
-    Db,
-    scoped_dependencies,
-)
-from anticounterfeit.catalogue_schemas import changes_of
-from channel_control.credentials import DistributorPrincipal
-from channel_control.distributor_routes import provide_distributor_principal
+from anticounterfeit.catalogue.schemas import changes_of
+from channel_control.distributors.access_routes import provide_distributor_principal
+from channel_control.distributors.credentials import DistributorPrincipal
 from gateway.service import ScanService
 from kernel.auth import Role
 from kernel.errors import AuthenticationFailed
-from kernel.http import Limit, Offset, provide_settings
+from kernel.pagination import Limit, Offset
+from kernel.settings import provide_settings
+from kernel.tenancy import SECURITY, ActingBrand, BrandScope, Caller, Db, scoped_dependencies
 
 __all__ = [
     "ROUTES",

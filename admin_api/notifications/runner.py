@@ -17,7 +17,7 @@ from litestar import Litestar
 from admin_api.notifications.audiences import RecallAudience, WeChatRecallSender
 from admin_api.notifications.worker import NotificationWorker
 from kernel.runtime import Runtime
-from loyalty.wechat import WeChatClient
+from kernel.wechat import WeChatClient
 
 __all__ = ["build_worker", "notifications_lifespan", "run_worker"]
 
@@ -34,8 +34,8 @@ def build_worker(
     """
     settings = runtime.settings
     wechat = None
-    if settings.wechat_recall_template_id and settings.wechat_app_id and settings.wechat_app_secret:
-        wechat = WeChatRecallSender(WeChatClient(settings), settings.wechat_recall_template_id)
+    if settings.wechat.recall_template_id and settings.wechat.app_id and settings.wechat.app_secret:
+        wechat = WeChatRecallSender(WeChatClient(settings), settings.wechat.recall_template_id)
     return NotificationWorker(
         runtime,
         audiences={"recall.": RecallAudience()},
@@ -74,7 +74,7 @@ async def notifications_lifespan(app: Litestar) -> AsyncIterator[None]:
     Entered after the main lifespan (which put ``runtime`` on ``app.state``), left before it.
     """
     runtime: Runtime = app.state.runtime
-    if not runtime.settings.notification_worker_in_process:
+    if not runtime.settings.notifications.worker_in_process:
         app.state.notification_worker = None
         yield
         return

@@ -17,7 +17,7 @@ from admin_api.notifications.models import (
     WebhookSubscription,
 )
 from admin_api.notifications.services import PipelineStats
-from kernel.http import Page
+from kernel.pagination import Page
 
 __all__ = [
     "DeliveryAttemptOut",

@@ -24,12 +24,13 @@ from admin_api.notifications.models import (
     WebhookSubscription,
 )
 from admin_api.notifications.signing import EVENT_PATTERN_RE, new_secret
-from channel_control import services as channel
+from channel_control.distributors import services as channel
 from kernel.audit import record_audit
 from kernel.auth import Principal
-from kernel.db import fetch_page, utcnow
+from kernel.db import utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
 from kernel.outbox import OutboxEvent
+from kernel.pagination import fetch_page
 
 __all__ = [
     "MAX_EVENT_TYPES",

@@ -61,9 +61,10 @@ from admin_api.notifications.signing import (
     pattern_matches,
     signature_header,
 )
-from kernel.db import session_scope, utcnow
+from kernel.db import utcnow
 from kernel.outbox import OutboxEvent
 from kernel.runtime import Runtime
+from kernel.uow import session_scope
 
 __all__ = [
     "AudienceSource",
@@ -313,7 +314,7 @@ class NotificationWorker:
         try:
             await asyncio.wait(
                 {stop_wait, wake_wait},
-                timeout=self.settings.outbox_poll_interval_s,
+                timeout=self.settings.notifications.outbox_poll_interval_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -329,7 +330,7 @@ class NotificationWorker:
         """The webhook HTTP client, created on first use (inside the running event loop)."""
         if self._http is None:
             self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
+                timeout=aiohttp.ClientTimeout(total=self.settings.notifications.webhook_timeout_s),
                 connector=aiohttp.TCPConnector(
                     limit=max(self.concurrency, 10),
                     resolver=PublicAddressResolver() if self.settings.env == "production" else None,
@@ -608,7 +609,7 @@ class NotificationWorker:
     @property
     def lease(self) -> timedelta:
         """How long a claimed delivery stays ours: the send timeout plus a margin."""
-        timeout = self.settings.webhook_timeout_s
+        timeout = self.settings.notifications.webhook_timeout_s
         return timedelta(seconds=timeout + max(1.0, timeout))
 
     async def deliver_due(self) -> int:
@@ -743,7 +744,9 @@ class NotificationWorker:
         except (aiohttp.ClientError, TimeoutError) as exc:
             latency = int((time.perf_counter() - started) * 1000)
             name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            detail = str(exc) or f"no answer within {self.settings.webhook_timeout_s} s"
+            detail = (
+                str(exc) or f"no answer within {self.settings.notifications.webhook_timeout_s} s"
+            )
             return SendOutcome(False, None, f"{name}: {detail}"[:ERROR_TEXT_MAX], latency)
         latency = int((time.perf_counter() - started) * 1000)
         if 200 <= status < 300:
@@ -783,14 +786,16 @@ class NotificationWorker:
             }
             if outcome.ok:
                 state.update(b_status=STATUS_DELIVERED, b_delivered_at=now)
-            elif not outcome.retryable or item.attempt >= settings.webhook_max_attempts:
+            elif (
+                not outcome.retryable or item.attempt >= settings.notifications.webhook_max_attempts
+            ):
                 state.update(b_status=STATUS_DEAD)
                 dead.append(item)
             else:
                 delay = backoff_delay(
                     item.attempt,
-                    base_s=settings.webhook_backoff_base_s,
-                    max_s=settings.webhook_backoff_max_s,
+                    base_s=settings.notifications.webhook_backoff_base_s,
+                    max_s=settings.notifications.webhook_backoff_max_s,
                 )
                 state.update(b_next=now + timedelta(seconds=delay))
             states.append(state)

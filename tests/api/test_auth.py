@@ -44,7 +44,7 @@ async def test_login_returns_a_bearer_token_and_me_reads_it(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "bearer"
-    assert body["expires_in"] == app.state.settings.jwt_access_ttl_s
+    assert body["expires_in"] == app.state.settings.auth.jwt_access_ttl_s
     me = await client.get(ME, headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.json() == {
@@ -126,7 +126,7 @@ async def test_bad_credentials_all_look_the_same(app: Litestar, client: httpx.As
 async def test_bad_tokens_are_rejected(
     app: Litestar, client: httpx.AsyncClient, make_token: object
 ) -> None:
-    token = make_token(app.state.settings.jwt_secret, str(uuid.uuid4()))  # type: ignore[operator]
+    token = make_token(app.state.settings.auth.jwt_secret, str(uuid.uuid4()))  # type: ignore[operator]
     response = await client.get(ME, headers={"Authorization": f"Bearer {token}"})
     body = _assert_problem(response, 401, response.json()["code"])
     assert body["code"] in {"token_expired", "invalid_token"}

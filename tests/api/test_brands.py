@@ -6,9 +6,9 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
-from anticounterfeit.catalogue import active_code_key
-from anticounterfeit.models import BrandCodeKey
-from kernel.db import session_scope
+from anticounterfeit.catalogue.models import BrandCodeKey
+from anticounterfeit.catalogue.services import active_code_key
+from kernel.uow import session_scope
 from tests.factories.tenancy import brand_admin, make_brand, platform_admin
 
 BRANDS = "/v1/admin/brands"
@@ -49,7 +49,7 @@ async def test_platform_admin_creates_brands_with_smallest_free_kid(
 
 async def test_no_free_code_key_is_a_clear_409(app: Litestar, client: httpx.AsyncClient) -> None:
     headers = await platform_admin(app, client)
-    for _ in app.state.settings.code_keyring:
+    for _ in app.state.settings.auth.code_keyring:
         await make_brand(app)
     response = await client.post(BRANDS, json={"slug": "late", "name": "Late"}, headers=headers)
     assert response.status_code == 409

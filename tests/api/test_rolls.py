@@ -14,8 +14,9 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import func, select, update
 
-from anticounterfeit.codes import INDEX_LIMIT, Keyring, verify_code
-from anticounterfeit.models import BrandCodeKey, CodeRangeEvent, CodeRoll
+from anticounterfeit.catalogue.models import BrandCodeKey
+from anticounterfeit.codes.format import INDEX_LIMIT, Keyring, verify_code
+from anticounterfeit.codes.models import CodeRangeEvent, CodeRoll
 from kernel.audit import AuditEntry
 from tests.factories.codes import (
     add_batch,
@@ -69,7 +70,7 @@ async def test_issue_export_every_code_verifies(app: Litestar, client: httpx.Asy
     assert rows[0] == ["seq", "code", "url", "pin"]
     assert len(rows) == 2501
     keyring: Keyring = app.state.keyring
-    base = app.state.settings.resolver_base_url
+    base = app.state.settings.gateway.resolver_base_url
     seen = set()
     for i, (seq, code, url, pin) in enumerate(rows[1:]):
         assert int(seq) == i
@@ -100,7 +101,7 @@ async def test_export_without_lot_or_pin(app: Litestar, client: httpx.AsyncClien
     r = await client.get(f"{ROLLS}/{roll.id}/export.csv", headers=world.admin)
     lines = r.text.splitlines()
     assert lines[0] == "seq,code,url"
-    base = app.state.settings.resolver_base_url
+    base = app.state.settings.gateway.resolver_base_url
     assert lines[1].split(",")[2] == f"{base}/01/{product.gtin}/21/{lines[1].split(',')[1]}"
     assert lines[1:] == [
         f"{i},{c},{base}/01/{product.gtin}/21/{c}"

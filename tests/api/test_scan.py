@@ -84,7 +84,7 @@ async def test_many_distinct_devices_make_a_code_suspicious(
 ) -> None:
     _, product, _, roll = await scannable(app)
     [code] = codes_of(app, roll, product.gtin, [1])
-    limit = app.state.settings.suspicious_distinct_devices
+    limit = app.state.settings.gateway.suspicious_distinct_devices
     verdicts = [
         (await scan_json(client, scan_path(product.gtin, code), f"phone-{i}")).json()["verdict"]
         for i in range(limit + 2)
@@ -275,7 +275,7 @@ async def test_clone_suspicion_survives_a_redis_restart(
 ) -> None:
     _, product, _, roll = await scannable(app)
     [code] = codes_of(app, roll, product.gtin, [13])
-    limit = app.state.settings.suspicious_distinct_devices
+    limit = app.state.settings.gateway.suspicious_distinct_devices
     for i in range(limit + 1):
         await scan_json(client, scan_path(product.gtin, code), f"clone-{i}")
     runtime = app.state.runtime
@@ -288,7 +288,10 @@ async def test_clone_suspicion_survives_a_redis_restart(
 
 
 async def test_rate_limit_per_ip_answers_429_with_retry_after(settings: Settings) -> None:
-    async with running_app(settings.with_overrides(rate_limit_ip_per_minute=3)) as (app, client):
+    async with running_app(settings.with_overrides(gateway={"rate_limit_ip_per_minute": 3})) as (
+        app,
+        client,
+    ):
         _, product, _, roll = await scannable(app)
         codes = codes_of(app, roll, product.gtin, [0, 1, 2, 3])
         statuses = [
@@ -303,7 +306,10 @@ async def test_rate_limit_per_ip_answers_429_with_retry_after(settings: Settings
 
 
 async def test_forged_codes_are_limited_in_process(settings: Settings) -> None:
-    async with running_app(settings.with_overrides(counterfeit_ip_per_minute=2)) as (_, client):
+    async with running_app(settings.with_overrides(gateway={"counterfeit_ip_per_minute": 2})) as (
+        _,
+        client,
+    ):
         statuses = [
             (await scan_json(client, f"/01/09506000134352/21/{'A' * 19}{c}")).status_code
             for c in "2345"
@@ -339,7 +345,7 @@ async def test_forwarded_header_from_untrusted_peer_is_ignored(
 
 
 async def test_scans_work_without_redis_and_health_says_degraded(settings: Settings) -> None:
-    dead_redis = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", redis_timeout_s=0.2)
+    dead_redis = settings.with_overrides(redis={"url": "redis://127.0.0.1:1/0", "timeout_s": 0.2})
     async with running_app(dead_redis) as (app, client):
         _, product, _, roll = await scannable(app)
         [code] = codes_of(app, roll, product.gtin, [0])

@@ -116,7 +116,7 @@ async def test_rate_limit_is_the_same_problem(app: Litestar, settings: Settings)
     _, product, _, roll = await scannable(app, count=3)
     code = codes_of(app, roll, product.gtin, [1])[0]
     url = f"{RESOLVER}/01/{product.gtin}/21/{code}"
-    limited = settings.with_overrides(rate_limit_device_per_minute=1)
+    limited = settings.with_overrides(gateway={"rate_limit_device_per_minute": 1})
     app.state.scans.settings = limited  # the service reads its limits per call
     fast, slow = _pair(app, settings)
     async with fast, slow:

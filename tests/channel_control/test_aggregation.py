@@ -7,8 +7,8 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from anticounterfeit.codes import encode_code
-from channel_control.shipping_models import Aggregation
+from anticounterfeit.codes.format import encode_code
+from channel_control.logistics.models import Aggregation
 from kernel.audit import AuditEntry
 from tests.factories.codes import add_product, make_roll, scan_path, setup_brand
 from tests.factories.shipping import make_sscc, pack, palletise, ship, shipping_world, unpack

@@ -8,7 +8,7 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
-from channel_control.models import DistributorApiKey
+from channel_control.distributors.models import DistributorApiKey
 from kernel.auth import TokenPurpose, encode_token
 from tests.factories.channel import (
     distributor_login,
@@ -227,7 +227,7 @@ async def test_admin_api_refuses_an_admin_audience_token_with_a_distributor_role
 ) -> None:
     brand = await make_brand(app)
     token = encode_token(
-        app.state.settings.jwt_secret,
+        app.state.settings.auth.jwt_secret,
         subject=str(uuid.uuid4()),
         purpose=TokenPurpose.ADMIN,
         ttl_s=60,

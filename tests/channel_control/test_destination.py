@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import event
 
-from anticounterfeit.gtin import gtin_check_digit
-from channel_control.destination import DestinationResolver
-from channel_control.positions import dense_groups
-from channel_control.units import coalesce, is_valid_sscc, normalize_sscc, pieces, sscc_check_digit
+from anticounterfeit.gs1.gtin import gtin_check_digit
+from anticounterfeit.gs1.sscc import is_valid_sscc, normalize_sscc, sscc_check_digit
+from channel_control.logistics.destination import DestinationResolver
+from channel_control.logistics.positions import dense_groups
+from channel_control.logistics.units import coalesce, pieces
 from kernel.errors import InvalidInput
 from kernel.settings import Settings
 from tests.conftest import running_app

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litestar import Litestar
 
-from anticounterfeit.models import code_id_of
-from channel_control.destination import DestinationResolver
-from channel_control.destination_cache import (
+from anticounterfeit.codes.identity import code_id_of
+from channel_control.logistics.destination import DestinationResolver
+from channel_control.logistics.destination_cache import (
     KID_SPAN,
     IntervalDestinationResolver,
     holding_interval,

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
-from channel_control.geo_fixture import write_city_database
+from gateway.geoip_fixture import write_city_database
 from kernel.outbox import OutboxEvent
 from kernel.settings import Settings
 from tests.factories.channel import distributor_login, make_distributor, make_distributor_user
@@ -501,9 +501,9 @@ async def _recorder_sessions(app: Litestar, factory: async_sessionmaker[AsyncSes
 
 
 def _unreachable_database(settings: Settings, tmp_path: Path) -> AsyncEngine:
-    if settings.database_url.startswith("sqlite"):
+    if settings.database.url.startswith("sqlite"):
         return create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gone.db")
-    return create_async_engine(settings.database_url.replace("@127.0.0.1:5432/", "@127.0.0.1:1/"))
+    return create_async_engine(settings.database.url.replace("@127.0.0.1:5432/", "@127.0.0.1:1/"))
 
 
 async def _counts(client: httpx.AsyncClient, goods: Any) -> tuple[Any, ...]:

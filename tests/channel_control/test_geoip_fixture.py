@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channel_control.geo_fixture import FIXTURE_PLACES, FixturePlace, write_city_database
 from gateway.geo import Locator
+from gateway.geoip_fixture import FIXTURE_PLACES, FixturePlace, write_city_database
 from gateway.models import Scan
 from kernel.settings import Settings
 from tests.conftest import running_app
@@ -50,7 +50,7 @@ async def test_scan_through_a_trusted_proxy_records_the_ip_region(
     settings: Settings, city_db: Path
 ) -> None:
     guangzhou = FIXTURE_PLACES[0]
-    settings = settings.with_overrides(geoip_database=str(city_db))
+    settings = settings.with_overrides(gateway={"geoip_database": str(city_db)})
     async with running_app(settings, client_ip="127.0.0.1") as (app, client):
         brand = await make_brand(app)
         product = await make_product(app, brand)

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from litestar import Litestar
 
 import gateway.service
-from channel_control.geo_fixture import write_city_database
-from channel_control.territory import haversine_m
 from gateway.geo import Position, impossible_travel
+from gateway.geoip_fixture import write_city_database
+from kernel.geometry import haversine_m
 from kernel.settings import Settings
 from tests.factories.codes import codes_of, make_roll
 from tests.factories.diversion import PLACES, AppClient, forget_redis, located_app, scan

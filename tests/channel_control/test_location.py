@@ -11,8 +11,8 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from channel_control.geo_fixture import write_city_database
 from gateway.geo import IP_REGION_UNCERTAINTY_M, GpsFix, Locator
+from gateway.geoip_fixture import write_city_database
 from kernel.settings import Settings
 from tests.factories.codes import codes_of, make_roll
 from tests.factories.diversion import PLACES, AppClient, located_app, scan

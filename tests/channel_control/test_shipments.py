@@ -9,10 +9,10 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from anticounterfeit.codes import verify_code
-from anticounterfeit.digital_link import parse_digital_link
-from channel_control.destination import DestinationResolver
-from channel_control.shipping_models import Aggregation, ShipmentLine, UnitPosition
+from anticounterfeit.codes.format import verify_code
+from anticounterfeit.gs1.digital_link import parse_digital_link
+from channel_control.logistics.destination import DestinationResolver
+from channel_control.logistics.models import Aggregation, ShipmentLine, UnitPosition
 from kernel.audit import AuditEntry
 from tests.factories.shipping import (
     ShippingWorld,

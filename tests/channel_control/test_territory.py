@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from channel_control.territory import (
+from channel_control.distributors.territory import (
     Circle,
     CityArea,
     Territory,
-    haversine_m,
     make_circle,
     make_polygon,
     make_territory,
@@ -21,6 +20,7 @@ from channel_control.territory import (
     validate_region_code,
 )
 from kernel.errors import InvalidInput
+from kernel.geometry import haversine_m
 
 
 def contains(territory: Territory, **place: object) -> bool | None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from anticounterfeit.codes import Keyring, verify_code
-from anticounterfeit.models import CodeRangeEvent, CodeRoll
+from anticounterfeit.codes.format import Keyring, verify_code
+from anticounterfeit.codes.models import CodeRangeEvent, CodeRoll
 from kernel.settings import Settings
 from tests.factories.codes import add_batch, add_product, setup_brand
 
@@ -24,20 +24,20 @@ def _env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGUARD_")}
     env.update(
         SCANGUARD_ENV="test",
-        SCANGUARD_DATABASE_URL=settings.database_url,
-        SCANGUARD_REDIS_URL=settings.redis_url,
-        SCANGUARD_REDIS_PREFIX=settings.redis_prefix,
-        SCANGUARD_JWT_SECRET=base64.b64encode(settings.jwt_secret).decode(),
+        SCANGUARD_DATABASE_URL=settings.database.url,
+        SCANGUARD_REDIS_URL=settings.redis.url,
+        SCANGUARD_REDIS_PREFIX=settings.redis.prefix,
+        SCANGUARD_JWT_SECRET=base64.b64encode(settings.auth.jwt_secret).decode(),
         SCANGUARD_CODE_KEYS=",".join(
             f"{kid}:{base64.b64encode(secret).decode()}"
-            for kid, secret in settings.code_keyring.items()
+            for kid, secret in settings.auth.code_keyring.items()
         ),
-        SCANGUARD_RESOLVER_BASE_URL=settings.resolver_base_url,
+        SCANGUARD_RESOLVER_BASE_URL=settings.gateway.resolver_base_url,
         SCANGUARD_VAR_DIR=str(settings.var_dir),
         SCANGUARD_LOG_LEVEL="WARNING",
     )
-    if settings.database_schema:
-        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database_schema
+    if settings.database.search_path:
+        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database.search_path
     return env
 
 
@@ -110,7 +110,7 @@ async def test_issue_then_reexport_identical(app: Litestar, tmp_path: Path) -> N
         decoded = verify_code(keyring, code_, product.gtin)
         assert decoded is not None
         indexes.add(decoded.index)
-        assert url == f"{settings.resolver_base_url}/01/{product.gtin}/10/CLI7/21/{code_}"
+        assert url == f"{settings.gateway.resolver_base_url}/01/{product.gtin}/10/CLI7/21/{code_}"
     assert indexes == set(range(roll.first_index, roll.first_index + 20_000))
 
     again = tmp_path / "again.csv"

@@ -28,7 +28,7 @@ async def _login(
 
 
 async def test_demo_samples_channel_and_idempotence(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.with_overrides(geoip_database=str(tmp_path / DEMO_GEOIP))
+    settings = settings.with_overrides(gateway={"geoip_database": str(tmp_path / DEMO_GEOIP)})
     state = await _seed(settings)
     again = await _seed(settings)
     assert again["passwords"] == state["passwords"]

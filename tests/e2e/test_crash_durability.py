@@ -35,25 +35,25 @@ def _server_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGUARD_")}
     env.update(
         SCANGUARD_ENV="test",
-        SCANGUARD_DATABASE_URL=settings.database_url,
-        SCANGUARD_REDIS_URL=settings.redis_url,
-        SCANGUARD_REDIS_PREFIX=settings.redis_prefix,
-        SCANGUARD_JWT_SECRET=settings.jwt_secret.hex(),
+        SCANGUARD_DATABASE_URL=settings.database.url,
+        SCANGUARD_REDIS_URL=settings.redis.url,
+        SCANGUARD_REDIS_PREFIX=settings.redis.prefix,
+        SCANGUARD_JWT_SECRET=settings.auth.jwt_secret.hex(),
         SCANGUARD_CODE_KEYS=",".join(
             f"{kid}:{base64.b64encode(secret).decode()}"
-            for kid, secret in settings.code_keyring.items()
+            for kid, secret in settings.auth.code_keyring.items()
         ),
         SCANGUARD_RATE_LIMIT_IP_PER_MINUTE="1000000",
         SCANGUARD_RATE_LIMIT_DEVICE_PER_MINUTE="1000000",
         SCANGUARD_LOG_LEVEL="WARNING",
     )
-    if settings.database_schema:
-        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database_schema
+    if settings.database.search_path:
+        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database.search_path
     return env
 
 
 async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Settings) -> None:
-    settings = settings.with_overrides(jwt_secret=os.urandom(32).hex().encode())
+    settings = settings.with_overrides(auth={"jwt_secret": os.urandom(32).hex().encode()})
     async with running_app(settings) as (app, _):
         brand = await make_brand(app)
         product = await make_product(app, brand)

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from anticounterfeit.models import Brand
-from channel_control import credentials, services
-from channel_control.models import Distributor
-from channel_control.territory import Territory
-from kernel.db import session_scope
+from anticounterfeit.catalogue.models import Brand
+from channel_control.distributors import credentials, services
+from channel_control.distributors.models import Distributor
+from channel_control.distributors.territory import Territory
+from kernel.uow import session_scope
 from tests.factories.tenancy import DEFAULT_PASSWORD
 
 __all__ = ["distributor_login", "make_api_key", "make_distributor", "make_distributor_user"]

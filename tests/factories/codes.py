@@ -15,10 +15,11 @@ from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from anticounterfeit import rolls
-from anticounterfeit.codes import Keyring, encode_code
-from anticounterfeit.gtin import gtin_check_digit
-from anticounterfeit.models import Batch, Brand, BrandCodeKey, CodeRoll, Product
+from anticounterfeit.catalogue.models import Batch, Brand, BrandCodeKey, Product
+from anticounterfeit.codes import services as rolls
+from anticounterfeit.codes.format import Keyring, encode_code
+from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.gs1.gtin import gtin_check_digit
 from kernel.auth import Role, TokenPurpose, encode_token
 from kernel.settings import Settings
 from tests.factories.tenancy import make_user
@@ -98,7 +99,7 @@ async def token_headers(app: Litestar, *, role: str, brand: Brand) -> dict[str, 
     settings: Settings = app.state.settings
     user = await make_user(app, role=role, brand=brand)
     token = encode_token(
-        settings.jwt_secret,
+        settings.auth.jwt_secret,
         subject=str(user.id),
         purpose=TokenPurpose.ADMIN,
         ttl_s=600,

@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from anticounterfeit.models import Batch, Brand, CodeRoll, Product
-from channel_control.geo_fixture import FIXTURE_PLACES, FixturePlace
-from channel_control.models import Distributor
+from anticounterfeit.catalogue.models import Batch, Brand, Product
+from anticounterfeit.codes.models import CodeRoll
+from channel_control.distributors.models import Distributor
+from gateway.geoip_fixture import FIXTURE_PLACES, FixturePlace
 from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.channel import make_distributor
@@ -50,7 +51,7 @@ async def located_app(
 ) -> AsyncIterator[AppClient]:
     """The app reading the GeoIP database ``city_db``, its client seen as a trusted proxy
     (so ``X-Forwarded-For`` names the consumer's address)."""
-    located = settings.with_overrides(geoip_database=str(city_db), **overrides)
+    located = settings.with_overrides(gateway={"geoip_database": str(city_db)}, **overrides)
     async with running_app(located, client_ip="127.0.0.1") as pair:
         yield pair
 
@@ -152,6 +153,6 @@ async def flush_diversion(app: Litestar) -> int:
 async def forget_redis(app: Litestar) -> None:
     """Delete this app's Redis keys (its prefix only: the server may be shared)."""
     runtime = app.state.runtime
-    keys = [k async for k in runtime.redis.scan_iter(match=f"{runtime.settings.redis_prefix}*")]
+    keys = [k async for k in runtime.redis.scan_iter(match=f"{runtime.settings.redis.prefix}*")]
     if keys:
         await runtime.redis.delete(*keys)

@@ -17,9 +17,11 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
-from anticounterfeit.models import Brand, CodeRoll, Product
-from kernel.db import session_scope, utcnow
+from anticounterfeit.catalogue.models import Brand, Product
+from anticounterfeit.codes.models import CodeRoll
+from kernel.db import utcnow
 from kernel.settings import Settings
+from kernel.uow import session_scope
 from loyalty import identity
 from loyalty.models import Account, LedgerEntry
 from tests.factories.codes import codes_of, make_roll, scan_path
@@ -52,7 +54,7 @@ async def consumer(app: Litestar, openid: str | None = None) -> Consumer:
     settings: Settings = app.state.settings
     async with session_scope(app.state.session_factory) as session:
         row = await identity.consumer_by_openid(session, openid)
-        token = identity.issue_token(settings.jwt_secret, row, 600)
+        token = identity.issue_token(settings.auth.jwt_secret, row, 600)
     return Consumer(row.id, {"Authorization": f"Bearer {token.access_token}"}, openid)
 
 

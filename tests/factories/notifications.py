@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from kernel.db import session_scope
 from kernel.outbox import emit
 from kernel.settings import Settings
+from kernel.uow import session_scope
 
 __all__ = [
     "create_subscription",
@@ -27,7 +27,7 @@ __all__ = [
 def fast_worker_settings(settings: Settings, **overrides: Any) -> Settings:
     """``settings`` with the in-process worker on, quick polls and small retry delays."""
     values: dict[str, Any] = {
-        "notification_worker_in_process": True,
+        "worker_in_process": True,
         "outbox_poll_interval_s": 0.02,
         "webhook_timeout_s": 2.0,
         "webhook_max_attempts": 10,
@@ -35,7 +35,7 @@ def fast_worker_settings(settings: Settings, **overrides: Any) -> Settings:
         "webhook_backoff_max_s": 0.1,
     }
     values.update(overrides)
-    return settings.with_overrides(**values)
+    return settings.with_overrides(notifications=values)
 
 
 async def emit_event(

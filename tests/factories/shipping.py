@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from anticounterfeit.models import Brand, CodeRoll, Product
-from channel_control.models import Distributor
-from channel_control.units import sscc_check_digit
+from anticounterfeit.catalogue.models import Brand, Product
+from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.gs1.sscc import sscc_check_digit
+from channel_control.distributors.models import Distributor
 from tests.factories.channel import make_api_key, make_distributor
 from tests.factories.codes import add_product, codes_of, make_roll, scan_path, setup_brand
 

@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from anticounterfeit import catalogue
-from anticounterfeit.gtin import gtin_check_digit
-from anticounterfeit.models import Batch, Brand, Product
+from anticounterfeit.catalogue import services as catalogue
+from anticounterfeit.catalogue.models import Batch, Brand, Product
+from anticounterfeit.gs1.gtin import gtin_check_digit
 from kernel import accounts
 from kernel.accounts import User
 from kernel.auth import Role
-from kernel.db import session_scope
+from kernel.uow import session_scope
 
 __all__ = [
     "DEFAULT_PASSWORD",
@@ -58,7 +58,7 @@ async def make_brand(app: Litestar, slug: str | None = None, name: str | None = 
             slug=slug,
             name=name or f"Brand {slug}",
             suspicious_distinct_devices=None,
-            keyring=app.state.settings.code_keyring.keys(),
+            keyring=app.state.settings.auth.code_keyring.keys(),
         )
     return brand
 

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from anticounterfeit.models import Batch, Brand, CodeRoll, Product
+from anticounterfeit.catalogue.models import Batch, Brand, Product
+from anticounterfeit.codes.models import CodeRoll
 from kernel.auth import Role
 from tests.factories.codes import codes_of, make_roll, scan_path, token_headers
 from tests.factories.tenancy import make_batch, make_brand, make_product

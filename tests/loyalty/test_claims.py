@@ -8,7 +8,7 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from anticounterfeit.codes import Keyring, derive_pin
+from anticounterfeit.codes.format import Keyring, derive_pin
 from kernel.settings import Settings
 from loyalty.models import Claim, LedgerEntry
 from tests.conftest import running_app
@@ -131,7 +131,9 @@ def _pin(app: Litestar, setup_roll_kid: int, index: int, length: int) -> str:
 
 
 async def test_pin_products_need_the_right_pin_and_limit_wrong_ones(settings: Settings) -> None:
-    limited = settings.with_overrides(pin_failures_per_consumer=3, pin_failures_per_code=5)
+    limited = settings.with_overrides(
+        loyalty={"pin_failures_per_consumer": 3, "pin_failures_per_code": 5}
+    )
     async with running_app(limited) as (app, client):
         setup = await setup_loyalty(app, client, pin_length=6)
         url = setup.url(0)

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from admin_api.cli import main
-from anticounterfeit.catalogue import get_brand_by_slug
-from kernel.db import create_engine, create_session_factory, session_scope, utcnow
+from anticounterfeit.catalogue.services import get_brand_by_slug
+from kernel.db import create_engine, create_session_factory, utcnow
 from kernel.migrate import upgrade
 from kernel.settings import Settings
+from kernel.uow import session_scope
 from loyalty import identity
 from loyalty.rewards import adjust, queue_payout
 from tests.support.payment_server import FakePayments

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from sqlalchemy import select, update
 
-from kernel.db import session_scope, utcnow
+from kernel.db import utcnow
 from kernel.settings import Settings
+from kernel.uow import session_scope
 from loyalty.ledger import open_lots
 from loyalty.models import LedgerEntry, Payout
 from loyalty.payouts import PayoutWorker
@@ -94,7 +95,9 @@ def test_open_lots_consume_soonest_expiring_first(moves: list[tuple[int, int | N
 
 
 async def _payout_app_settings(settings: Settings, payments: FakePayments, rate: float) -> Settings:
-    return settings.with_overrides(payout_api_base_url=payments.base_url, payout_rate_per_s=rate)
+    return settings.with_overrides(
+        loyalty={"payout_api_base_url": payments.base_url, "payout_rate_per_s": rate}
+    )
 
 
 async def test_red_envelope_redemptions_are_paid_once_with_retries(settings: Settings) -> None:

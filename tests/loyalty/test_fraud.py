@@ -40,7 +40,10 @@ async def _campaign(client: httpx.AsyncClient, setup: LoyaltyBrand) -> dict[str,
 
 
 async def test_case_harvest_is_held_then_released(settings: Settings) -> None:
-    async with running_app(settings.with_overrides(fraud_group_max_claims=2)) as (app, client):
+    async with running_app(settings.with_overrides(loyalty={"fraud_group_max_claims": 2})) as (
+        app,
+        client,
+    ):
         setup = await setup_loyalty(app, client)
         who = await consumer(app)
         results = []
@@ -98,7 +101,10 @@ async def test_case_harvest_is_held_then_released(settings: Settings) -> None:
 
 
 async def test_ip_burst_is_held_and_rejection_returns_the_budget(settings: Settings) -> None:
-    async with running_app(settings.with_overrides(fraud_ip_max_claims=2)) as (app, client):
+    async with running_app(settings.with_overrides(loyalty={"fraud_ip_max_claims": 2})) as (
+        app,
+        client,
+    ):
         setup = await setup_loyalty(app, client, budget_claims=10)
         held = None
         for seq in range(3):  # three consumers, three phones, one address
@@ -128,7 +134,9 @@ async def test_ip_burst_is_held_and_rejection_returns_the_budget(settings: Setti
 
 
 async def test_device_burst_and_suspicious_codes_are_held(settings: Settings) -> None:
-    tuned = settings.with_overrides(fraud_device_max_claims=1, suspicious_distinct_devices=1)
+    tuned = settings.with_overrides(
+        loyalty={"fraud_device_max_claims": 1}, gateway={"suspicious_distinct_devices": 1}
+    )
     async with running_app(tuned) as (app, client):
         setup = await setup_loyalty(app, client)
         await scan(client, setup.url(0), "farm-phone")
@@ -167,7 +175,10 @@ async def test_claims_at_a_distributors_premises_are_held(
 async def test_claims_from_one_case_are_grouped_by_the_case(settings: Settings) -> None:
     """Codes packed into one case (channel control's aggregation) form one group, across
     batches: the third claim from the case within the window is held."""
-    async with running_app(settings.with_overrides(fraud_group_max_claims=2)) as (app, client):
+    async with running_app(settings.with_overrides(loyalty={"fraud_group_max_claims": 2})) as (
+        app,
+        client,
+    ):
         setup = await setup_loyalty(app, client)
         second_roll = await make_roll(app, setup.brand, setup.product, count=5)
         other = codes_of(app, second_roll, setup.product.gtin, range(5))

@@ -30,10 +30,12 @@ async def wx_app(
     settings: Settings, wx: FakeWeChat
 ) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
     configured = settings.with_overrides(
-        wechat_api_base_url=wx.base_url,
-        wechat_app_id=wx.app_id,
-        wechat_app_secret=wx.app_secret,
-        wechat_timeout_s=0.5,
+        wechat={
+            "api_base_url": wx.base_url,
+            "app_id": wx.app_id,
+            "app_secret": wx.app_secret,
+            "timeout_s": 0.5,
+        }
     )
     async with running_app(configured) as pair:
         yield pair

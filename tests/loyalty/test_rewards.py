@@ -63,7 +63,10 @@ async def test_a_prize_with_stock_one_is_won_once_and_draws_are_auditable(
     settings: Settings,
 ) -> None:
     # All test requests come from one address: lift the per-IP burst hold for this one.
-    async with running_app(settings.with_overrides(fraud_ip_max_claims=1000)) as (app, client):
+    async with running_app(settings.with_overrides(loyalty={"fraud_ip_max_claims": 1000})) as (
+        app,
+        client,
+    ):
         await _prize_stock_one(app, client)
 
 

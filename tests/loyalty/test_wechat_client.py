@@ -8,7 +8,7 @@ import pytest
 
 from kernel.errors import DomainError
 from kernel.settings import Settings
-from loyalty.wechat import (
+from kernel.wechat import (
     WeChatClient,
     WeChatRateLimited,
     WeChatRejected,
@@ -28,10 +28,12 @@ def wx() -> Iterator[FakeWeChat]:
 async def client(wx: FakeWeChat) -> AsyncIterator[WeChatClient]:
     settings = Settings(
         env="test",
-        wechat_api_base_url=wx.base_url,
-        wechat_app_id=wx.app_id,
-        wechat_app_secret=wx.app_secret,
-        wechat_timeout_s=0.3,
+        wechat={
+            "api_base_url": wx.base_url,
+            "app_id": wx.app_id,
+            "app_secret": wx.app_secret,
+            "timeout_s": 0.3,
+        },
     )
     wechat = WeChatClient(settings)
     yield wechat
@@ -73,10 +75,12 @@ async def test_timeout_and_unreachable(wx: FakeWeChat, client: WeChatClient) -> 
     wx.slow_s = 0.0
     dead = WeChatClient(
         Settings(
-            wechat_api_base_url="http://127.0.0.1:9",
-            wechat_app_id="a",
-            wechat_app_secret="b",
-            wechat_timeout_s=0.3,
+            wechat={
+                "api_base_url": "http://127.0.0.1:9",
+                "app_id": "a",
+                "app_secret": "b",
+                "timeout_s": 0.3,
+            }
         )
     )
     with pytest.raises(WeChatUnavailable):
@@ -86,7 +90,7 @@ async def test_timeout_and_unreachable(wx: FakeWeChat, client: WeChatClient) -> 
 
 async def test_wrong_secret_is_rejected(wx: FakeWeChat) -> None:
     wechat = WeChatClient(
-        Settings(wechat_api_base_url=wx.base_url, wechat_app_id=wx.app_id, wechat_app_secret="no")
+        Settings(wechat={"api_base_url": wx.base_url, "app_id": wx.app_id, "app_secret": "no"})
     )
     with pytest.raises(WeChatRejected) as caught:
         await wechat.code2session(wx.login_code("o-x"))

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from admin_api.notifications import services
 from admin_api.notifications.models import NotificationDelivery
 from admin_api.notifications.worker import NotificationWorker
-from anticounterfeit import catalogue
-from kernel.db import session_scope
+from anticounterfeit.catalogue import services as catalogue
 from kernel.migrate import upgrade
 from kernel.outbox import OutboxEvent, emit
 from kernel.runtime import Runtime
 from kernel.settings import Settings
+from kernel.uow import session_scope
 from tests.support.webhook_receiver import WebhookReceiver
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -81,7 +81,7 @@ async def bench_audience(settings: Settings, consumers: int) -> None:
                 slug=f"bench-{uuid.uuid4().hex[:8]}",
                 name="Bench",
                 suspicious_distinct_devices=None,
-                keyring=settings.code_keyring.keys(),
+                keyring=settings.auth.code_keyring.keys(),
             )
             emit(
                 session,
@@ -99,7 +99,7 @@ async def bench_audience(settings: Settings, consumers: int) -> None:
         elapsed = time.perf_counter() - started
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         await worker.close()
-        backend = "postgresql" if not settings.is_sqlite else "sqlite"
+        backend = "postgresql" if not settings.database.is_sqlite else "sqlite"
         print(
             f"{backend}: one event to {consumers} consumer inboxes in {elapsed:.2f} s "
             f"({consumers / elapsed:.0f} entries/s); max RSS {rss_before / 1024:.0f} -> "
@@ -147,7 +147,7 @@ async def bench(settings: Settings, events: int, subscriptions: int, concurrency
                     slug=f"bench-{uuid.uuid4().hex[:8]}",
                     name="Bench",
                     suspicious_distinct_devices=None,
-                    keyring=settings.code_keyring.keys(),
+                    keyring=settings.auth.code_keyring.keys(),
                 )
                 for i in range(subscriptions):
                     sub = await services.create_subscription(
@@ -180,7 +180,7 @@ async def bench(settings: Settings, events: int, subscriptions: int, concurrency
             total = events * subscriptions
             assert delivered == total, (delivered, total)
             print("worker counters:", worker.snapshot())
-            backend = "postgresql" if not settings.is_sqlite else "sqlite"
+            backend = "postgresql" if not settings.database.is_sqlite else "sqlite"
             print(
                 f"{backend}: {events} events x {subscriptions} subscriptions = {total} deliveries; "
                 f"fan-out {fanned - started:.2f} s ({events / (fanned - started):.0f} events/s), "
@@ -207,9 +207,8 @@ def main() -> None:
         return
     base = Settings(
         env="test",
-        jwt_secret=secrets.token_bytes(32),
-        code_keyring={1: secrets.token_bytes(32)},
-        log_level="WARNING",
+        auth={"jwt_secret": secrets.token_bytes(32), "code_keyring": {1: secrets.token_bytes(32)}},
+        log={"level": "WARNING"},
     )
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:
@@ -224,11 +223,11 @@ def main() -> None:
                     await conn.close()
 
             asyncio.run(sql(f'CREATE SCHEMA "{schema}"'))
-            settings = base.with_overrides(database_url=PG_URL, database_schema=schema)
+            settings = base.with_overrides(database={"url": PG_URL, "search_path": schema})
         else:
             schema = ""
             settings = base.with_overrides(
-                database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", var_dir=Path(tmp)
+                var_dir=Path(tmp), database={"url": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"}
             )
         try:
             upgrade(settings)

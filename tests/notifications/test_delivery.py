@@ -354,7 +354,9 @@ async def test_production_worker_refuses_names_that_resolve_to_private_addresses
         runtime: Runtime = app.state.runtime
         production = dataclasses.replace(
             runtime,
-            settings=runtime.settings.with_overrides(env="production", webhook_max_attempts=1),
+            settings=runtime.settings.with_overrides(
+                env="production", notifications={"webhook_max_attempts": 1}
+            ),
         )
         worker = NotificationWorker(production)
         try:

@@ -14,7 +14,7 @@ from admin_api.notifications.audiences import WeChatRecallSender
 from admin_api.notifications.worker import AUDIENCE_PAGE, NotificationWorker
 from kernel.outbox import OutboxEvent
 from kernel.settings import Settings
-from loyalty.wechat import WeChatClient
+from kernel.wechat import WeChatClient
 from tests.conftest import running_app
 from tests.factories.channel import (
     distributor_login,
@@ -241,11 +241,8 @@ async def test_large_audience_is_paged_and_wechat_messages_sent_once(settings: S
     n = AUDIENCE_PAGE * 2 + 7
     with FakeWeChat() as wx:
         wechat_settings = settings.with_overrides(
-            wechat_api_base_url=wx.base_url,
-            wechat_app_id=wx.app_id,
-            wechat_app_secret=wx.app_secret,
-            webhook_backoff_base_s=0.01,
-            webhook_backoff_max_s=0.02,
+            wechat={"api_base_url": wx.base_url, "app_id": wx.app_id, "app_secret": wx.app_secret},
+            notifications={"webhook_backoff_base_s": 0.01, "webhook_backoff_max_s": 0.02},
         )
         async with running_app(wechat_settings) as (app, client):
             brand, admin = await brand_admin(app, client)

@@ -75,7 +75,7 @@ def test_backoff_is_full_jitter_within_the_cap(
 def test_default_schedule_outlasts_an_hour_long_outage() -> None:
     """With the default settings, a delivery is retried for more than an hour before it is
     dead-lettered, in 10,000 of 10,000 simulated schedules (Monte Carlo, fixed seed)."""
-    defaults = Settings()
+    defaults = Settings().notifications
     rng = random.Random(7)
     spans = []
     for _ in range(10_000):

@@ -20,7 +20,7 @@ from tests.factories.tenancy import make_product
 from tests.factories.trace import activate_recall, create_recall, genealogy_world
 
 SCHEMA_PATH = Path(__file__).parent.parent / "data" / "EPCIS-JSON-Schema.json"
-RESOLVER = "https://id.example.test"  # tests' settings.resolver_base_url
+RESOLVER = "https://id.example.test"  # tests' settings.gateway.resolver_base_url
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from admin_api.recall_reports import coalesce_code_ids
-from anticounterfeit.genealogy import CodeRange
-from anticounterfeit.metadata import Segment, compile_segments, overlay_recalls
+from anticounterfeit.codes.metadata import Segment, compile_segments, overlay_recalls
+from anticounterfeit.trace.genealogy import CodeRange
 
 BATCHES = [uuid.UUID(int=i + 1) for i in range(3)]
 RECALLS = [uuid.UUID(int=100 + i) for i in range(3)]

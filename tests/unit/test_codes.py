@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anticounterfeit.codes import (
+from anticounterfeit.codes.format import (
     ALPHABET,
     CODE_LENGTH,
     INDEX_LIMIT,
@@ -27,7 +27,7 @@ from anticounterfeit.codes import (
     verify_code,
     verify_pin,
 )
-from anticounterfeit.gtin import gtin_check_digit
+from anticounterfeit.gs1.gtin import gtin_check_digit
 
 SECRET_A = bytes(range(32))
 SECRET_B = bytes(range(1, 33))

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anticounterfeit.digital_link import (
+from anticounterfeit.gs1.digital_link import (
     CSET82,
     DigitalLink,
     format_digital_link,
     parse_digital_link,
 )
-from anticounterfeit.gtin import gtin_check_digit
+from anticounterfeit.gs1.gtin import gtin_check_digit
 from kernel.errors import InvalidInput
 
 GTIN = "09506000134352"

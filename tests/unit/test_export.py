@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from anticounterfeit.codes import (
+from anticounterfeit.codes.export import iter_export_csv, write_export_file
+from anticounterfeit.codes.format import (
     CodeKey,
     DecodedCode,
     Keyring,
@@ -14,8 +15,7 @@ from anticounterfeit.codes import (
     verify_code,
     verify_pin,
 )
-from anticounterfeit.digital_link import format_digital_link, parse_digital_link
-from anticounterfeit.export import iter_export_csv, write_export_file
+from anticounterfeit.gs1.digital_link import format_digital_link, parse_digital_link
 from kernel.errors import InvalidInput
 
 KEY = CodeKey.from_secret(9, b"k" * 32)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anticounterfeit.gtin import gtin_check_digit, is_valid_gtin14, normalize_gtin
+from anticounterfeit.gs1.gtin import gtin_check_digit, is_valid_gtin14, normalize_gtin
 from kernel.errors import InvalidInput
 
 # Published examples: GS1 Digital Link spec GTIN, an EAN-13, a UPC-A, an EAN-8.

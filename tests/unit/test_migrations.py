@@ -17,7 +17,7 @@ from tests.conftest import _in_thread, base_settings
 
 
 def _diff(url: str, schema: str | None) -> list[Any]:
-    settings = base_settings(database_url=url, database_schema=schema)
+    settings = base_settings(database={"url": url, "search_path": schema})
     metadata = all_metadata()
 
     def compare(connection: Connection) -> list[Any]:

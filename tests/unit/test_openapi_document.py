@@ -18,7 +18,7 @@ SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "openapi.json"
 
 
 def _document() -> str:
-    settings = Settings(env="test", jwt_secret=b"x" * 32, code_keyring={1: b"k" * 32})
+    settings = Settings(env="test", auth={"jwt_secret": b"x" * 32, "code_keyring": {1: b"k" * 32}})
     doc = create_app(settings).openapi_schema.to_schema()
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False)
 

@@ -1,0 +1,13 @@
+"""Admin routes owned by anticounterfeit: catalogue (products, batches) and code rolls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anticounterfeit.catalogue.routes import ROUTES as CATALOGUE_ROUTES
+from anticounterfeit.codes.routes import ROUTES as ROLL_ROUTES
+from anticounterfeit.trace.routes import ROUTES as GENEALOGY_ROUTES
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[Any] = [*CATALOGUE_ROUTES, *ROLL_ROUTES, *GENEALOGY_ROUTES]
