@@ -23,15 +23,12 @@ from admin_api.schemas import (
     UserPage,
 )
 from kernel import accounts
-from kernel.auth import Role
-from kernel.guards import provide_principal
+from kernel.guards import BRAND_READ, provide_principal
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, BrandScope, Caller, Db, scoped_dependencies
 
 __all__ = ["ROUTES", "AuditController", "AuthController", "UserController"]
-
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 
 class AuthController(Controller):
@@ -87,7 +84,7 @@ class UserController(Controller):
         )
         return UserOut.of(user)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_users(
         self,
         principal: Caller,
@@ -99,13 +96,12 @@ class UserController(Controller):
     ) -> UserPage:
         """List users: a brand's own (brand users, or a platform admin naming the brand with
         ``X-Scanguard-Brand``) or everyone (platform admin without the header)."""
-        principal.require_role(*READERS)
         rows, total = await users.list_users(db, brand_scope, role=role, limit=limit, offset=offset)
         return UserPage(
             items=[UserOut.of(u) for u in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{user_id:uuid}")
+    @get("/{user_id:uuid}", guards=[BRAND_READ])
     async def get_user(
         self,
         user_id: FromPath[uuid.UUID],
@@ -114,7 +110,6 @@ class UserController(Controller):
         db: Db,
     ) -> UserOut:
         """One user (of the caller's brand, unless the caller is a platform admin)."""
-        principal.require_role(*READERS)
         return UserOut.of(await accounts.get_user(db, brand_scope, user_id))
 
     @post("/{user_id:uuid}/disable", status_code=200)
@@ -135,7 +130,7 @@ class AuditController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_audit(
         self,
         principal: Caller,
@@ -148,7 +143,6 @@ class AuditController(Controller):
     ) -> AuditEntryPage:
         """Audit trail, newest first: the acting brand's entries (platform admins without
         ``X-Scanguard-Brand``: every entry)."""
-        principal.require_role(*READERS)
         rows, total = await users.list_audit(
             db, brand_scope, action=action, target_type=target_type, limit=limit, offset=offset
         )

@@ -44,11 +44,12 @@ from channel_control.logistics import whereabouts
 from channel_control.logistics.aggregation import AggregationRecord
 from channel_control.logistics.units import UnitChecker
 from channel_control.logistics.whereabouts import ChainEntry
-from kernel.auth import Role
 from kernel.errors import InvalidInput
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.uow import after_commit
 
 __all__ = [
     "ROUTES",
@@ -58,8 +59,6 @@ __all__ = [
     "TraceController",
 ]
 
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 DistributorCaller = NamedDependency[DistributorPrincipal]
 RecallStatusFilter = Literal["draft", "active", "closed"]
 
@@ -90,13 +89,12 @@ class RecallController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_recall(
         self, data: JSONBody[RecallCreate], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> RecallOut:
         """Define a recall (draft): reason, severity, instructions, scopes (batches, material
         lots, code ranges). Nothing reaches consumers until it is activated."""
-        principal.require_role(*WRITERS)
         recall = await recalls.create_recall(
             db,
             principal,
@@ -109,7 +107,7 @@ class RecallController(Controller):
         )
         return await recall_out(db, recall)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_recalls(
         self,
         principal: Caller,
@@ -120,7 +118,6 @@ class RecallController(Controller):
         offset: Offset = 0,
     ) -> RecallPage:
         """The brand's recalls, newest first; filter by status."""
-        principal.require_role(*READERS)
         rows, total = await recalls.list_recalls(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
@@ -128,15 +125,14 @@ class RecallController(Controller):
             items=[await recall_out(db, r) for r in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{recall_id:uuid}")
+    @get("/{recall_id:uuid}", guards=[BRAND_READ])
     async def get_recall(
         self, recall_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> RecallOut:
         """One recall with its scopes."""
-        principal.require_role(*READERS)
         return await recall_out(db, await recalls.get_recall(db, acting_brand, recall_id))
 
-    @patch("/{recall_id:uuid}")
+    @patch("/{recall_id:uuid}", guards=[BRAND_WRITE])
     async def update_recall(
         self,
         recall_id: FromPath[uuid.UUID],
@@ -148,7 +144,6 @@ class RecallController(Controller):
     ) -> RecallOut:
         """Change a draft or active recall (texts, severity, scopes). Changing an active one
         emits ``recall.updated`` and takes effect on the scan path at once."""
-        principal.require_role(*WRITERS)
         changes = changes_of(data)
         scopes = changes.pop("scopes", None)
         recall, before = await recalls.update_recall(
@@ -163,7 +158,7 @@ class RecallController(Controller):
             await recall_reports.emit_recall_event(db, recall, "recall.updated")
         return await self._commit_and_invalidate(db, state, recall, before)
 
-    @post("/{recall_id:uuid}/activate", status_code=200)
+    @post("/{recall_id:uuid}/activate", status_code=200, guards=[BRAND_WRITE])
     async def activate_recall(
         self,
         recall_id: FromPath[uuid.UUID],
@@ -174,12 +169,11 @@ class RecallController(Controller):
     ) -> RecallOut:
         """draft → active: every scan of an affected code now shows the recall notice and is
         recorded as a recall hit; ``recall.started`` goes to the outbox."""
-        principal.require_role(*WRITERS)
         recall = await recalls.activate_recall(db, principal, acting_brand, recall_id)
         await recall_reports.emit_recall_event(db, recall, "recall.started")
         return await self._commit_and_invalidate(db, state, recall, set())
 
-    @post("/{recall_id:uuid}/close", status_code=200)
+    @post("/{recall_id:uuid}/close", status_code=200, guards=[BRAND_WRITE])
     async def close_recall(
         self,
         recall_id: FromPath[uuid.UUID],
@@ -189,7 +183,6 @@ class RecallController(Controller):
         state: State,
     ) -> RecallOut:
         """active → closed: scans stop showing the notice; ``recall.closed`` is emitted."""
-        principal.require_role(*WRITERS)
         recall = await recalls.close_recall(db, principal, acting_brand, recall_id)
         await recall_reports.emit_recall_event(db, recall, "recall.closed")
         return await self._commit_and_invalidate(db, state, recall, set())
@@ -200,18 +193,16 @@ class RecallController(Controller):
     ) -> RecallOut:
         out = await recall_out(db, recall)
         rolls = before | await recalls.affected_roll_ids(db, recall)
-        await db.commit()  # the scan path must not re-cache the old state before this lands
-        await metadata_of(state).invalidate(*rolls)
+        after_commit(db, lambda: metadata_of(state).invalidate(*rolls))
         return out
 
-    @get("/{recall_id:uuid}/affected")
+    @get("/{recall_id:uuid}/affected", guards=[BRAND_READ])
     async def get_affected_set(
         self, recall_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> AffectedSetOut:
         """The affected set: units issued / active / void per batch, units scanned by
         consumers, recall hits per region and distributor (units still in the market), and
         the distributors' confirmed quarantined / returned quantities (progress)."""
-        principal.require_role(*READERS)
         recall = await recalls.get_recall(db, acting_brand, recall_id)
         affected = await recall_reports.affected_set(db, recall)
         return AffectedSetOut.of(await recall_out(db, recall), affected)
@@ -223,7 +214,7 @@ class TraceController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/backward")
+    @get("/backward", guards=[BRAND_READ])
     async def trace_backward(
         self,
         principal: Caller,
@@ -242,7 +233,6 @@ class TraceController(Controller):
         """From a unit's code, a case's code, a pallet's SSCC or a batch back to the batch(es),
         line and shift, consumed material lots, suppliers and quality results (a case or
         pallet through what it contains now). Give ``code``, ``sscc`` or ``batch_id``."""
-        principal.require_role(*READERS)
         if code is not None or sscc is not None:
             trace = await traces.backward_from_identifier(
                 db, metadata_of(state), _keyring(state), acting_brand, code=code, sscc=sscc
@@ -253,7 +243,7 @@ class TraceController(Controller):
             raise InvalidInput("give code or batch_id", code="trace_root_required", field="code")
         return BackwardTraceOut.of(trace)
 
-    @get("/forward")
+    @get("/forward", guards=[BRAND_READ])
     async def trace_forward(
         self,
         principal: Caller,
@@ -269,7 +259,6 @@ class TraceController(Controller):
         """From a material lot or a batch forward: batches, code ranges, units issued /
         active / void, units scanned and scans (summary, for every reader), plus one page of
         ``detail`` (batches, scans or distributors) for brand admins only."""
-        principal.require_role(*READERS)
         trace = await traces.forward_trace(
             db,
             _keyring(state),
@@ -290,7 +279,7 @@ class EpcisController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/batches/{batch_id:uuid}", media_type=epcis.EPCIS_MEDIA_TYPE)
+    @get("/batches/{batch_id:uuid}", media_type=epcis.EPCIS_MEDIA_TYPE, guards=[BRAND_READ])
     async def export_batch_epcis(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -300,14 +289,13 @@ class EpcisController(Controller):
         state: State,
     ) -> Response[dict[str, Any]]:
         """The batch's history as an EPCIS 2.0 JSON-LD document (class-level identifiers)."""
-        principal.require_role(*READERS)
         settings = provide_settings(state)
         document = await epcis.batch_document(
             db, settings.gateway.resolver_base_url, acting_brand, batch_id
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
-    @get("/codes", media_type=epcis.EPCIS_MEDIA_TYPE)
+    @get("/codes", media_type=epcis.EPCIS_MEDIA_TYPE, guards=[BRAND_READ])
     async def export_code_epcis(
         self,
         principal: Caller,
@@ -319,7 +307,6 @@ class EpcisController(Controller):
         ] = None,
     ) -> Response[dict[str, Any]]:
         """One code's history as an EPCIS 2.0 JSON-LD document (instance-level identifier)."""
-        principal.require_role(*READERS)
         if not code:
             raise InvalidInput(
                 "give the code (a GS1 Digital Link)", code="code_required", field="code"

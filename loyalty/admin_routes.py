@@ -13,9 +13,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from kernel.audit import record_audit
-from kernel.auth import Role
 from kernel.db import utcnow
 from kernel.errors import InvalidInput, NotFound
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
@@ -61,9 +61,6 @@ from loyalty.views import (
 
 __all__ = ["ADMIN_ROUTES", "LoyaltyAdminController"]
 
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
-
 
 def _loyalty(state: State) -> LoyaltyService:
     service: LoyaltyService = state.loyalty
@@ -77,15 +74,14 @@ class LoyaltyAdminController(Controller):
     dependencies = scoped_dependencies()
 
     # ----------------------------------------------------------------------------- campaigns
-    @post("/campaigns", status_code=201)
+    @post("/campaigns", status_code=201, guards=[BRAND_WRITE])
     async def create_campaign(
         self, data: JSONBody[CampaignIn], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> CampaignOut:
         """Create a points or multiplier campaign (see docs/loyalty.md for the matching rule)."""
-        principal.require_role(*WRITERS)
         return campaign_out(await campaigns.create_campaign(db, principal, acting_brand, data))
 
-    @get("/campaigns")
+    @get("/campaigns", guards=[BRAND_READ])
     async def list_campaigns(
         self,
         principal: Caller,
@@ -95,21 +91,19 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> CampaignPage:
         """The brand's campaigns with budget spent so far."""
-        principal.require_role(*READERS)
         rows, total = await campaigns.list_campaigns(db, acting_brand, limit=limit, offset=offset)
         return CampaignPage(
             items=[campaign_out(c) for c in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/campaigns/{campaign_id:uuid}")
+    @get("/campaigns/{campaign_id:uuid}", guards=[BRAND_READ])
     async def get_campaign(
         self, campaign_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> CampaignOut:
         """One campaign (404 for another brand's)."""
-        principal.require_role(*READERS)
         return campaign_out(await campaigns.get_campaign(db, acting_brand, campaign_id))
 
-    @patch("/campaigns/{campaign_id:uuid}")
+    @patch("/campaigns/{campaign_id:uuid}", guards=[BRAND_WRITE])
     async def update_campaign(
         self,
         campaign_id: FromPath[uuid.UUID],
@@ -120,11 +114,10 @@ class LoyaltyAdminController(Controller):
     ) -> CampaignOut:
         """Rename, extend, pause (``active``), change budgets (never below what was spent)
         or caps."""
-        principal.require_role(*WRITERS)
         campaign = await campaigns.update_campaign(db, principal, acting_brand, campaign_id, data)
         return campaign_out(campaign)
 
-    @post("/campaigns/{campaign_id:uuid}/prizes", status_code=201)
+    @post("/campaigns/{campaign_id:uuid}/prizes", status_code=201, guards=[BRAND_WRITE])
     async def create_prize(
         self,
         campaign_id: FromPath[uuid.UUID],
@@ -134,20 +127,18 @@ class LoyaltyAdminController(Controller):
         db: Db,
     ) -> PrizeOut:
         """Add a prize tier to the campaign's draw (probabilities sum to at most 1,000,000)."""
-        principal.require_role(*WRITERS)
         prize = await campaigns.create_prize(db, principal, acting_brand, campaign_id, data)
         return prize_out(prize)
 
-    @get("/campaigns/{campaign_id:uuid}/prizes")
+    @get("/campaigns/{campaign_id:uuid}/prizes", guards=[BRAND_READ])
     async def list_prizes(
         self, campaign_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> list[PrizeOut]:
         """The campaign's prize tiers, in draw order, with stock awarded."""
-        principal.require_role(*READERS)
         return [prize_out(p) for p in await campaigns.list_prizes(db, acting_brand, campaign_id)]
 
     # ----------------------------------------------------------------------------- catalogue
-    @post("/catalogue", status_code=201)
+    @post("/catalogue", status_code=201, guards=[BRAND_WRITE])
     async def create_item(
         self,
         data: JSONBody[CatalogueItemIn],
@@ -156,10 +147,9 @@ class LoyaltyAdminController(Controller):
         db: Db,
     ) -> CatalogueItemOut:
         """Add a redemption item (goods, or a cash red envelope paid through the payout queue)."""
-        principal.require_role(*WRITERS)
         return item_out(await campaigns.create_item(db, principal, acting_brand, data))
 
-    @get("/catalogue")
+    @get("/catalogue", guards=[BRAND_READ])
     async def list_items(
         self,
         principal: Caller,
@@ -169,7 +159,6 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> CatalogueItemPage:
         """Every item of the brand, active or not."""
-        principal.require_role(*READERS)
         rows, total = await campaigns.list_items(
             db, acting_brand, only_active=False, limit=limit, offset=offset
         )
@@ -177,7 +166,7 @@ class LoyaltyAdminController(Controller):
             items=[item_out(i) for i in rows], total=total, limit=limit, offset=offset
         )
 
-    @patch("/catalogue/{item_id:uuid}")
+    @patch("/catalogue/{item_id:uuid}", guards=[BRAND_WRITE])
     async def update_item(
         self,
         item_id: FromPath[uuid.UUID],
@@ -187,28 +176,25 @@ class LoyaltyAdminController(Controller):
         db: Db,
     ) -> CatalogueItemOut:
         """Rename, restock (never below what was redeemed) or withdraw an item."""
-        principal.require_role(*WRITERS)
         return item_out(await campaigns.update_item(db, principal, acting_brand, item_id, data))
 
     # ------------------------------------------------------------------------------ premises
-    @post("/premises", status_code=201)
+    @post("/premises", status_code=201, guards=[BRAND_WRITE])
     async def create_premises(
         self, data: JSONBody[PremisesIn], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> PremisesOut:
         """A distributor's site: GPS-located claims inside its circle are held for review."""
-        principal.require_role(*WRITERS)
         return premises_out(await campaigns.create_premises(db, principal, acting_brand, data))
 
-    @get("/premises")
+    @get("/premises", guards=[BRAND_READ])
     async def list_premises(
         self, principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> list[PremisesOut]:
         """The brand's distributor premises."""
-        principal.require_role(*READERS)
         return [premises_out(p) for p in await campaigns.list_premises(db, acting_brand)]
 
     # ------------------------------------------------------------------- consumers and ledger
-    @get("/consumers")
+    @get("/consumers", guards=[BRAND_READ])
     async def list_consumers(
         self,
         principal: Caller,
@@ -220,7 +206,6 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> ConsumerPage:
         """Consumers with points at this brand (look one up by id or openid)."""
-        principal.require_role(*READERS)
         rows, total = await queries.brand_consumers(
             db, acting_brand, consumer_id=consumer_id, openid=openid, limit=limit, offset=offset
         )
@@ -242,7 +227,7 @@ class LoyaltyAdminController(Controller):
             offset=offset,
         )
 
-    @get("/ledger")
+    @get("/ledger", guards=[BRAND_READ])
     async def list_ledger(
         self,
         principal: Caller,
@@ -254,7 +239,6 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> LedgerEntryPage:
         """Ledger audit: this brand's entries, newest first, by consumer and reason."""
-        principal.require_role(*READERS)
         rows, total = await queries.ledger_page(
             db,
             brand_id=acting_brand,
@@ -267,7 +251,7 @@ class LoyaltyAdminController(Controller):
             items=[ledger_out(e) for e in rows], total=total, limit=limit, offset=offset
         )
 
-    @post("/consumers/{consumer_id:uuid}/adjustments", status_code=201)
+    @post("/consumers/{consumer_id:uuid}/adjustments", status_code=201, guards=[BRAND_WRITE])
     async def adjust_points(
         self,
         consumer_id: FromPath[uuid.UUID],
@@ -279,7 +263,6 @@ class LoyaltyAdminController(Controller):
     ) -> LedgerEntryOut:
         """Credit (positive) or debit (negative) a consumer's points at this brand by hand;
         idempotent by ``client_key``. Credits expire like earned points."""
-        principal.require_role(*WRITERS)
         if data.points == 0:
             raise InvalidInput("points must not be zero", field="points")
         ttl = provide_settings(state).loyalty.points_ttl_days
@@ -304,7 +287,7 @@ class LoyaltyAdminController(Controller):
         return ledger_out(entry)
 
     # --------------------------------------------------------------------------- review queue
-    @get("/reviews")
+    @get("/reviews", guards=[BRAND_READ])
     async def list_reviews(
         self,
         principal: Caller,
@@ -315,7 +298,6 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> ClaimPage:
         """Claims held by fraud signals (oldest first), with their ``hold_reasons``."""
-        principal.require_role(*READERS)
         rows, total = await queries.review_queue(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
@@ -323,7 +305,7 @@ class LoyaltyAdminController(Controller):
             items=[claim_out(c) for c in rows], total=total, limit=limit, offset=offset
         )
 
-    @post("/claims/{claim_id:uuid}/{action:str}", status_code=200)
+    @post("/claims/{claim_id:uuid}/{action:str}", status_code=200, guards=[BRAND_WRITE])
     async def review_claim(
         self,
         claim_id: FromPath[uuid.UUID],
@@ -336,7 +318,6 @@ class LoyaltyAdminController(Controller):
     ) -> ClaimOut:
         """``release``: credit a held claim's points (and run its draw); ``reject``: drop
         them, the campaigns get their budget back. 409 ``not_held`` unless held."""
-        principal.require_role(*WRITERS)
         service = _loyalty(state)
         actions = {"release": service.release, "reject": service.reject}
         if action not in actions:
@@ -347,13 +328,12 @@ class LoyaltyAdminController(Controller):
         return claim_out(outcome.claim)
 
     # ---------------------------------------------------------------------------- draw audit
-    @get("/draws/{draw_id:uuid}")
+    @get("/draws/{draw_id:uuid}", guards=[BRAND_READ])
     async def audit_draw(
         self, draw_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> DrawAuditOut:
         """A draw with its seed and tiers, recomputed: ``consistent`` says the stored outcome
         follows from them (``out_of_stock``: the winning tier had no stock left)."""
-        principal.require_role(*READERS)
         draw = await queries.get_draw(db, acting_brand, draw_id)
         roll = rewards.compute_roll(draw.seed, draw.claim_id)
         tiers = [(uuid.UUID(t["prize_id"]), int(t["probability_ppm"])) for t in draw.tiers]
@@ -378,7 +358,7 @@ class LoyaltyAdminController(Controller):
         )
 
     # -------------------------------------------------------------------------------- payouts
-    @get("/payouts")
+    @get("/payouts", guards=[BRAND_READ])
     async def list_payouts(
         self,
         principal: Caller,
@@ -389,7 +369,6 @@ class LoyaltyAdminController(Controller):
         offset: Offset = 0,
     ) -> PayoutPage:
         """Cash payouts and their delivery state."""
-        principal.require_role(*READERS)
         rows, total = await queries.payouts_page(
             db, acting_brand, status=status, limit=limit, offset=offset
         )
@@ -398,7 +377,7 @@ class LoyaltyAdminController(Controller):
         )
 
     # ------------------------------------------------------------------------ stats / expiry
-    @get("/stats")
+    @get("/stats", guards=[BRAND_READ])
     async def get_stats(
         self,
         principal: Caller,
@@ -409,7 +388,6 @@ class LoyaltyAdminController(Controller):
     ) -> StatsOut:
         """Daily claims (and held), points issued, redemptions and points redeemed for
         ``start..end`` (UTC days, inclusive), and every campaign's budget left."""
-        principal.require_role(*READERS)
         days = await queries.daily_stats(db, acting_brand, start, end)
         budgets = await queries.budgets_left(db, acting_brand)
         return StatsOut(
@@ -435,13 +413,12 @@ class LoyaltyAdminController(Controller):
             ],
         )
 
-    @post("/expire", status_code=200)
+    @post("/expire", status_code=200, guards=[BRAND_WRITE])
     async def expire_points(
         self, principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> ExpiryOut:
         """Expire this brand's points past their expiry date now (also ``scanguard loyalty
         expire-points``, for a scheduler). Idempotent."""
-        principal.require_role(*WRITERS)
         accounts, points = await rewards.expire_points(db, acting_brand, utcnow())
         record_audit(
             db,

@@ -40,8 +40,8 @@ from anticounterfeit.catalogue.schemas import changes_of
 from channel_control.distributors.access_routes import provide_distributor_principal
 from channel_control.distributors.credentials import DistributorPrincipal
 from gateway.service import ScanService
-from kernel.auth import Role
 from kernel.errors import AuthenticationFailed
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, BrandScope, Caller, Db, scoped_dependencies
@@ -55,8 +55,6 @@ __all__ = [
     "SubscriptionController",
 ]
 
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 DEVICE_COOKIE = "sgd"  # the gateway's browser device cookie
 
 DistributorCaller = NamedDependency[DistributorPrincipal]
@@ -77,7 +75,7 @@ class SubscriptionController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_subscription(
         self,
         data: JSONBody[SubscriptionCreate],
@@ -92,7 +90,6 @@ class SubscriptionController(Controller):
         https (http only to localhost outside production). With `distributor_id` the endpoint
         belongs to that distributor and receives only events addressed to it.
         """
-        principal.require_role(*WRITERS)
         subscription = await services.create_subscription(
             db,
             principal,
@@ -106,7 +103,7 @@ class SubscriptionController(Controller):
         )
         return SubscriptionCreatedOut.with_secret(subscription)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_subscriptions(
         self,
         principal: Caller,
@@ -117,7 +114,6 @@ class SubscriptionController(Controller):
         offset: Offset = 0,
     ) -> SubscriptionPage:
         """The brand's webhook subscriptions (never their secrets)."""
-        principal.require_role(*READERS)
         rows, total = await services.list_subscriptions(
             db, acting_brand, active=active, limit=limit, offset=offset
         )
@@ -125,7 +121,7 @@ class SubscriptionController(Controller):
             items=[SubscriptionOut.of(s) for s in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{subscription_id:uuid}")
+    @get("/{subscription_id:uuid}", guards=[BRAND_READ])
     async def get_subscription(
         self,
         subscription_id: FromPath[uuid.UUID],
@@ -134,12 +130,11 @@ class SubscriptionController(Controller):
         db: Db,
     ) -> SubscriptionOut:
         """One subscription of the brand."""
-        principal.require_role(*READERS)
         return SubscriptionOut.of(
             await services.get_subscription(db, acting_brand, subscription_id)
         )
 
-    @patch("/{subscription_id:uuid}")
+    @patch("/{subscription_id:uuid}", guards=[BRAND_WRITE])
     async def update_subscription(
         self,
         subscription_id: FromPath[uuid.UUID],
@@ -150,13 +145,12 @@ class SubscriptionController(Controller):
         state: State,
     ) -> SubscriptionOut:
         """Change `url`, `event_types`, `description` or `active` (pause with `false`)."""
-        principal.require_role(*WRITERS)
         subscription = await services.update_subscription(
             db, principal, acting_brand, subscription_id, env=_env(state), changes=changes_of(data)
         )
         return SubscriptionOut.of(subscription)
 
-    @post("/{subscription_id:uuid}/rotate-secret", status_code=200)
+    @post("/{subscription_id:uuid}/rotate-secret", status_code=200, guards=[BRAND_WRITE])
     async def rotate_subscription_secret(
         self,
         subscription_id: FromPath[uuid.UUID],
@@ -165,11 +159,10 @@ class SubscriptionController(Controller):
         db: Db,
     ) -> SubscriptionCreatedOut:
         """A new signing secret, shown once; the old one stops signing at once."""
-        principal.require_role(*WRITERS)
         subscription = await services.rotate_secret(db, principal, acting_brand, subscription_id)
         return SubscriptionCreatedOut.with_secret(subscription)
 
-    @delete("/{subscription_id:uuid}", status_code=204)
+    @delete("/{subscription_id:uuid}", status_code=204, guards=[BRAND_WRITE])
     async def delete_subscription(
         self,
         subscription_id: FromPath[uuid.UUID],
@@ -178,7 +171,6 @@ class SubscriptionController(Controller):
         db: Db,
     ) -> None:
         """Delete a subscription; its pending deliveries become dead (the log stays)."""
-        principal.require_role(*WRITERS)
         await services.delete_subscription(db, principal, acting_brand, subscription_id)
 
 
@@ -188,7 +180,7 @@ class DeliveryController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_deliveries(
         self,
         principal: Caller,
@@ -202,7 +194,6 @@ class DeliveryController(Controller):
         offset: Offset = 0,
     ) -> DeliveryPage:
         """The delivery log, newest first; filter by subscription, status, event type, channel."""
-        principal.require_role(*READERS)
         rows, total = await services.list_deliveries(
             db,
             acting_brand,
@@ -217,7 +208,7 @@ class DeliveryController(Controller):
             items=[DeliveryOut.of(d) for d in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{delivery_id:int}")
+    @get("/{delivery_id:int}", guards=[BRAND_READ])
     async def get_delivery(
         self,
         delivery_id: FromPath[int],
@@ -226,7 +217,6 @@ class DeliveryController(Controller):
         db: Db,
     ) -> DeliveryDetailOut:
         """One delivery with every attempt (status code, error, latency)."""
-        principal.require_role(*READERS)
         delivery = await services.get_delivery(db, acting_brand, delivery_id)
         attempts = await services.delivery_attempts(db, delivery.id)
         base = DeliveryOut.of(delivery)
@@ -235,7 +225,7 @@ class DeliveryController(Controller):
             attempt_log=[DeliveryAttemptOut.of(a) for a in attempts],
         )
 
-    @post("/{delivery_id:int}/replay", status_code=202)
+    @post("/{delivery_id:int}/replay", status_code=202, guards=[BRAND_WRITE])
     async def replay_delivery(
         self,
         delivery_id: FromPath[int],
@@ -249,7 +239,6 @@ class DeliveryController(Controller):
         The event id and `Idempotency-Key` stay the same. A pending one is 409
         `delivery_pending`.
         """
-        principal.require_role(*WRITERS)
         delivery = await services.replay_delivery(db, principal, acting_brand, delivery_id)
         worker = _worker(state)
         if worker is not None:
@@ -263,14 +252,13 @@ class NotificationStatsController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/stats")
+    @get("/stats", guards=[BRAND_READ])
     async def get_notification_stats(
         self, principal: Caller, brand_scope: BrandScope, db: Db, state: State
     ) -> PipelineStatsOut:
         """Deliveries pending / delivered / dead, how many are due, the oldest pending one's
         age; platform admins without `X-Scanguard-Brand` also see the outbox backlog and this
         process's worker counters."""
-        principal.require_role(*READERS)
         stats = await services.pipeline_stats(db, brand_scope)
         worker = _worker(state)
         return PipelineStatsOut.of(

@@ -32,19 +32,15 @@ from anticounterfeit.catalogue.schemas import (
     changes_of,
 )
 from anticounterfeit.codes.metadata import CodeMetadataService
-from kernel.auth import Principal, Role
+from kernel.auth import Principal
 from kernel.errors import NotFound
+from kernel.guards import BRAND_READ, BRAND_WRITE, PLATFORM_ONLY
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.uow import after_commit
 
 __all__ = ["ROUTES", "BatchController", "BrandController", "ProductController"]
-
-
-WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
-
-
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 
 def metadata_of(state: State) -> CodeMetadataService:
@@ -68,7 +64,7 @@ class BrandController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[PLATFORM_ONLY])
     async def create_brand(
         self,
         data: JSONBody[BrandCreate],
@@ -77,7 +73,6 @@ class BrandController(Controller):
         state: State,
     ) -> BrandOut:
         """Create a brand (platform admin) and assign it the smallest free code key id."""
-        principal.require_role()
         brand, kid = await catalogue.create_brand(
             db,
             principal,
@@ -119,7 +114,7 @@ class BrandController(Controller):
         kids = await catalogue.active_kids(db, [brand.id])
         return BrandOut.of(brand, kids.get(brand.id))
 
-    @patch("/{brand_id:uuid}")
+    @patch("/{brand_id:uuid}", guards=[PLATFORM_ONLY])
     async def update_brand(
         self,
         brand_id: FromPath[uuid.UUID],
@@ -129,14 +124,12 @@ class BrandController(Controller):
         state: State,
     ) -> BrandOut:
         """Rename a brand or change its clone threshold (platform admin)."""
-        principal.require_role()
         brand = await catalogue.update_brand(db, principal, brand_id, changes_of(data))
         kids = await catalogue.active_kids(db, [brand.id])
-        await db.commit()  # the scan path must not re-cache the old facts before this lands
-        await metadata_of(state).invalidate_for(brand_id=brand.id)
+        after_commit(db, lambda: metadata_of(state).invalidate_for(brand_id=brand.id))
         return BrandOut.of(brand, kids.get(brand.id))
 
-    @post("/{brand_id:uuid}/rotate-key", status_code=200)
+    @post("/{brand_id:uuid}/rotate-key", status_code=200, guards=[PLATFORM_ONLY])
     async def rotate_brand_key(
         self,
         brand_id: FromPath[uuid.UUID],
@@ -149,7 +142,6 @@ class BrandController(Controller):
         Codes already printed under the retired key id keep verifying; new rolls use the new
         one.
         """
-        principal.require_role()
         old, new = await catalogue.rotate_code_key(
             db, principal, brand_id, provide_settings(state).auth.code_keyring.keys()
         )
@@ -165,7 +157,7 @@ class ProductController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_product(
         self,
         data: JSONBody[ProductCreate],
@@ -174,7 +166,6 @@ class ProductController(Controller):
         db: Db,
     ) -> ProductOut:
         """Register a product. The GTIN (8/12/13/14 digits) is stored as GTIN-14, unique."""
-        principal.require_role(*WRITERS)
         product = await catalogue.create_product(
             db,
             principal,
@@ -187,7 +178,7 @@ class ProductController(Controller):
         )
         return ProductOut.of(product)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_products(
         self,
         principal: Caller,
@@ -201,7 +192,6 @@ class ProductController(Controller):
         offset: Offset = 0,
     ) -> ProductPage:
         """List the brand's products, oldest first; filter by name text or GTIN."""
-        principal.require_role(*READERS)
         rows, total = await catalogue.list_products(
             db,
             acting_brand,
@@ -213,7 +203,7 @@ class ProductController(Controller):
             items=[ProductOut.of(p) for p in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{product_id:uuid}")
+    @get("/{product_id:uuid}", guards=[BRAND_READ])
     async def get_product(
         self,
         product_id: FromPath[uuid.UUID],
@@ -222,10 +212,9 @@ class ProductController(Controller):
         db: Db,
     ) -> ProductOut:
         """One of the brand's products."""
-        principal.require_role(*READERS)
         return ProductOut.of(await catalogue.get_product(db, acting_brand, product_id))
 
-    @patch("/{product_id:uuid}")
+    @patch("/{product_id:uuid}", guards=[BRAND_WRITE])
     async def update_product(
         self,
         product_id: FromPath[uuid.UUID],
@@ -236,15 +225,13 @@ class ProductController(Controller):
         state: State,
     ) -> ProductOut:
         """Change a product's name, description, image or PIN length. The GTIN is immutable."""
-        principal.require_role(*WRITERS)
         product = await catalogue.update_product(
             db, principal, acting_brand, product_id, changes_of(data)
         )
-        await db.commit()  # the scan path must not re-cache the old facts before this lands
-        await metadata_of(state).invalidate_for(product_id=product.id)
+        after_commit(db, lambda: metadata_of(state).invalidate_for(product_id=product.id))
         return ProductOut.of(product)
 
-    @delete("/{product_id:uuid}")
+    @delete("/{product_id:uuid}", guards=[BRAND_WRITE])
     async def delete_product(
         self,
         product_id: FromPath[uuid.UUID],
@@ -253,7 +240,6 @@ class ProductController(Controller):
         db: Db,
     ) -> None:
         """Delete a product that no batch or code roll references (409 ``product_in_use``)."""
-        principal.require_role(*WRITERS)
         await catalogue.delete_product(db, principal, acting_brand, product_id)
 
 
@@ -266,7 +252,7 @@ class BatchController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_batch(
         self,
         data: JSONBody[BatchCreate],
@@ -275,7 +261,6 @@ class BatchController(Controller):
         db: Db,
     ) -> BatchOut:
         """Register a production batch (lot, GS1 AI 10) of one of the brand's products."""
-        principal.require_role(*WRITERS)
         batch = await catalogue.create_batch(
             db,
             principal,
@@ -288,7 +273,7 @@ class BatchController(Controller):
         )
         return BatchOut.of(batch)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_batches(
         self,
         principal: Caller,
@@ -302,7 +287,6 @@ class BatchController(Controller):
         offset: Offset = 0,
     ) -> BatchPage:
         """List the brand's batches, oldest first; filter by product, lot, production dates."""
-        principal.require_role(*READERS)
         rows, total = await catalogue.list_batches(
             db,
             acting_brand,
@@ -319,7 +303,7 @@ class BatchController(Controller):
             items=[BatchOut.of(b) for b in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{batch_id:uuid}")
+    @get("/{batch_id:uuid}", guards=[BRAND_READ])
     async def get_batch(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -328,10 +312,9 @@ class BatchController(Controller):
         db: Db,
     ) -> BatchOut:
         """One of the brand's batches."""
-        principal.require_role(*READERS)
         return BatchOut.of(await catalogue.get_batch(db, acting_brand, batch_id))
 
-    @patch("/{batch_id:uuid}")
+    @patch("/{batch_id:uuid}", guards=[BRAND_WRITE])
     async def update_batch(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -342,15 +325,13 @@ class BatchController(Controller):
         state: State,
     ) -> BatchOut:
         """Change a batch's lot, dates or line (expiry may not precede production)."""
-        principal.require_role(*WRITERS)
         batch = await catalogue.update_batch(
             db, principal, acting_brand, batch_id, changes_of(data)
         )
-        await db.commit()  # the scan path must not re-cache the old facts before this lands
-        await metadata_of(state).invalidate_for(batch_id=batch.id)
+        after_commit(db, lambda: metadata_of(state).invalidate_for(batch_id=batch.id))
         return BatchOut.of(batch)
 
-    @delete("/{batch_id:uuid}")
+    @delete("/{batch_id:uuid}", guards=[BRAND_WRITE])
     async def delete_batch(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -359,7 +340,6 @@ class BatchController(Controller):
         db: Db,
     ) -> None:
         """Delete a batch no codes are bound to (409 ``batch_in_use``)."""
-        principal.require_role(*WRITERS)
         await catalogue.delete_batch(db, principal, acting_brand, batch_id)
 
 

@@ -35,14 +35,14 @@ from anticounterfeit.codes.schemas import (
     VoidCodesOut,
     VoidRangeIn,
 )
-from kernel.auth import Principal, Role
-from kernel.guards import provide_principal
+from kernel.auth import Principal
+from kernel.guards import BRAND_WRITE, provide_principal
 from kernel.settings import Settings
 from kernel.tenancy import provide_acting_brand
+from kernel.uow import after_commit
 
 __all__ = ["ROUTES", "CodeController", "RollController"]
 
-WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 TAGS = ["codes"]
 DEPENDENCIES = {
@@ -117,7 +117,7 @@ class RollController(Controller):
     security = SECURITY
     dependencies = DEPENDENCIES
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_roll(
         self,
         request: Request[Any, Any, Any],
@@ -137,7 +137,6 @@ class RollController(Controller):
         ``Idempotency-Key`` header a repeated request returns the same roll with 200; the same
         key with a different body is 409 ``idempotency_key_reused``.
         """
-        principal.require_role(*WRITERS)
         result = await rolls.issue_roll_and_commit(
             db,
             _keyring(request),
@@ -184,7 +183,7 @@ class RollController(Controller):
         roll = await rolls.get_roll(db, acting_brand, roll_id)
         return await _roll_detail(db, roll)
 
-    @get("/{roll_id:uuid}/export.csv", media_type="text/csv")
+    @get("/{roll_id:uuid}/export.csv", media_type="text/csv", guards=[BRAND_WRITE])
     async def export_roll(
         self,
         request: Request[Any, Any, Any],
@@ -202,7 +201,6 @@ class RollController(Controller):
         Rendered on the fly, memory independent of the roll size; each export is audited.
         ``from_seq``/``to_seq`` select a sub-range (``seq`` keeps the roll's numbering).
         """
-        principal.require_role(*WRITERS)
         roll = await rolls.get_roll(db, acting_brand, roll_id)
         plan = await rolls.plan_export(
             db,
@@ -214,7 +212,6 @@ class RollController(Controller):
             to_seq=to_seq,
         )
         chunks = plan.iter_csv()  # validates before the first byte is sent
-        await db.commit()  # the audit entry is durable before the file leaves
         suffix = "" if plan.count == roll.count else f"-{plan.from_seq}-{plan.to_seq}"
         return Stream(
             chunks,
@@ -225,7 +222,7 @@ class RollController(Controller):
             },
         )
 
-    @post("/{roll_id:uuid}/activate", status_code=200)
+    @post("/{roll_id:uuid}/activate", status_code=200, guards=[BRAND_WRITE])
     async def activate_roll(
         self,
         request: Request[Any, Any, Any],
@@ -236,15 +233,13 @@ class RollController(Controller):
         data: JSONBody[ActivateRangeIn],
     ) -> RollDetailOut:
         """Activate codes ``[seq_from, seq_to)`` (whole roll if omitted). Void codes stay void."""
-        principal.require_role(*WRITERS)
         roll = await rolls.get_roll(db, acting_brand, roll_id)
         await rolls.activate_range(db, principal, roll, data.seq_from, data.seq_to)
         out = await _roll_detail(db, roll)
-        await db.commit()
-        await _invalidate(request, roll.id)
+        after_commit(db, lambda: _invalidate(request, roll.id))
         return out
 
-    @post("/{roll_id:uuid}/void", status_code=200)
+    @post("/{roll_id:uuid}/void", status_code=200, guards=[BRAND_WRITE])
     async def void_roll_range(
         self,
         request: Request[Any, Any, Any],
@@ -255,15 +250,13 @@ class RollController(Controller):
         data: JSONBody[VoidRangeIn],
     ) -> RollDetailOut:
         """Void codes ``[seq_from, seq_to)`` with a reason. Final: activation cannot revive them."""
-        principal.require_role(*WRITERS)
         roll = await rolls.get_roll(db, acting_brand, roll_id)
         await rolls.void_range(db, principal, roll, data.seq_from, data.seq_to, data.reason)
         out = await _roll_detail(db, roll)
-        await db.commit()
-        await _invalidate(request, roll.id)
+        after_commit(db, lambda: _invalidate(request, roll.id))
         return out
 
-    @post("/{roll_id:uuid}/bind-batch", status_code=200)
+    @post("/{roll_id:uuid}/bind-batch", status_code=200, guards=[BRAND_WRITE])
     async def bind_roll_batch(
         self,
         request: Request[Any, Any, Any],
@@ -274,12 +267,10 @@ class RollController(Controller):
         data: JSONBody[BindBatchIn],
     ) -> RollDetailOut:
         """Bind codes ``[seq_from, seq_to)`` (whole roll if omitted) to a batch of the product."""
-        principal.require_role(*WRITERS)
         roll = await rolls.get_roll(db, acting_brand, roll_id)
         await rolls.bind_batch_range(db, principal, roll, data.batch_id, data.seq_from, data.seq_to)
         out = await _roll_detail(db, roll)
-        await db.commit()
-        await _invalidate(request, roll.id)
+        after_commit(db, lambda: _invalidate(request, roll.id))
         return out
 
 
@@ -289,7 +280,7 @@ class CodeController(Controller):
     security = SECURITY
     dependencies = DEPENDENCIES
 
-    @post("/void", status_code=200)
+    @post("/void", status_code=200, guards=[BRAND_WRITE])
     async def void_codes(
         self,
         request: Request[Any, Any, Any],
@@ -303,7 +294,6 @@ class CodeController(Controller):
         Results: ``voided``, ``invalid_code`` (fails verification), ``not_found`` (no roll of
         this brand), ``already_void``. One bad code never fails the call.
         """
-        principal.require_role(*WRITERS)
         results, changed = await rolls.void_codes(
             db,
             _keyring(request),
@@ -312,8 +302,7 @@ class CodeController(Controller):
             [(c.gtin, c.code) for c in data.codes],
             data.reason,
         )
-        await db.commit()
-        await _invalidate(request, *changed)
+        after_commit(db, lambda: _invalidate(request, *changed))
         return VoidCodesOut(
             voided=sum(1 for r in results if r.result == "voided"),
             results=[

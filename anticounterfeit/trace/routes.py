@@ -25,14 +25,12 @@ from anticounterfeit.trace.schemas import (
     QualityResultOut,
     ShiftIn,
 )
-from kernel.auth import Role
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.uow import after_commit
 
 __all__ = ["ROUTES", "BatchGenealogyController", "MaterialLotController"]
-
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 
 class MaterialLotController(Controller):
@@ -41,7 +39,7 @@ class MaterialLotController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_material_lot(
         self,
         data: JSONBody[MaterialLotCreate],
@@ -50,7 +48,6 @@ class MaterialLotController(Controller):
         db: Db,
     ) -> MaterialLotOut:
         """Register a received lot of a material (supplier, material, lot number, date)."""
-        principal.require_role(*WRITERS)
         lot = await genealogy.create_material_lot(
             db,
             principal,
@@ -64,7 +61,7 @@ class MaterialLotController(Controller):
         )
         return MaterialLotOut.of(lot)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_material_lots(
         self,
         principal: Caller,
@@ -76,7 +73,6 @@ class MaterialLotController(Controller):
         offset: Offset = 0,
     ) -> MaterialLotPage:
         """The brand's material lots, by received date; filter by supplier or material."""
-        principal.require_role(*READERS)
         rows, total = await genealogy.list_material_lots(
             db, acting_brand, supplier=supplier, material=material, limit=limit, offset=offset
         )
@@ -84,12 +80,11 @@ class MaterialLotController(Controller):
             items=[MaterialLotOut.of(r) for r in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{lot_id:uuid}")
+    @get("/{lot_id:uuid}", guards=[BRAND_READ])
     async def get_material_lot(
         self, lot_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> MaterialLotOut:
         """One material lot."""
-        principal.require_role(*READERS)
         return MaterialLotOut.of(await genealogy.get_material_lot(db, acting_brand, lot_id))
 
 
@@ -99,15 +94,14 @@ class BatchGenealogyController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/genealogy")
+    @get("/genealogy", guards=[BRAND_READ])
     async def get_batch_genealogy(
         self, batch_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> BatchGenealogyOut:
         """The batch's product, line and shift, consumed material lots, suppliers, quality."""
-        principal.require_role(*READERS)
         return BatchGenealogyOut.of(await genealogy.get_batch_genealogy(db, acting_brand, batch_id))
 
-    @post("/materials", status_code=200)
+    @post("/materials", status_code=200, guards=[BRAND_WRITE])
     async def consume_material(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -118,7 +112,6 @@ class BatchGenealogyController(Controller):
         state: State,
     ) -> BatchGenealogyOut:
         """Record (or correct) the quantity of a material lot the batch consumed."""
-        principal.require_role(*WRITERS)
         await genealogy.consume_material(
             db,
             principal,
@@ -129,11 +122,10 @@ class BatchGenealogyController(Controller):
             unit=data.unit,
         )
         out = BatchGenealogyOut.of(await genealogy.get_batch_genealogy(db, acting_brand, batch_id))
-        await db.commit()  # a recall of that lot now reaches this batch's codes
-        await metadata_of(state).invalidate_for(batch_id=batch_id)
+        after_commit(db, lambda: metadata_of(state).invalidate_for(batch_id=batch_id))
         return out
 
-    @delete("/materials/{material_lot_id:uuid}")
+    @delete("/materials/{material_lot_id:uuid}", guards=[BRAND_WRITE])
     async def remove_consumption(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -144,12 +136,10 @@ class BatchGenealogyController(Controller):
         state: State,
     ) -> None:
         """Correct a wrongly recorded consumption."""
-        principal.require_role(*WRITERS)
         await genealogy.remove_consumption(db, principal, acting_brand, batch_id, material_lot_id)
-        await db.commit()
-        await metadata_of(state).invalidate_for(batch_id=batch_id)
+        after_commit(db, lambda: metadata_of(state).invalidate_for(batch_id=batch_id))
 
-    @put("/shift")
+    @put("/shift", guards=[BRAND_WRITE])
     async def set_shift(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -159,12 +149,11 @@ class BatchGenealogyController(Controller):
         db: Db,
     ) -> BatchGenealogyOut:
         """Set (or clear with null) the shift the batch was produced on."""
-        principal.require_role(*WRITERS)
         await genealogy.set_shift(db, principal, acting_brand, batch_id, data.shift)
         await db.flush()
         return BatchGenealogyOut.of(await genealogy.get_batch_genealogy(db, acting_brand, batch_id))
 
-    @post("/quality", status_code=201)
+    @post("/quality", status_code=201, guards=[BRAND_WRITE])
     async def record_quality_result(
         self,
         batch_id: FromPath[uuid.UUID],
@@ -174,7 +163,6 @@ class BatchGenealogyController(Controller):
         db: Db,
     ) -> QualityResultOut:
         """Add a quality result (pass / fail / hold) to the batch."""
-        principal.require_role(*WRITERS)
         result = await genealogy.record_quality_result(
             db,
             principal,

@@ -29,8 +29,8 @@ from channel_control.distributors.credential_schemas import (
 )
 from channel_control.distributors.credentials import DistributorPrincipal
 from channel_control.distributors.schemas import DistributorOut
-from kernel.auth import Role
 from kernel.errors import AuthenticationFailed, NotFound
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 
@@ -44,8 +44,6 @@ __all__ = [
 ]
 
 API_KEY_HEADER = "X-Api-Key"
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 DistributorCaller = NamedDependency[DistributorPrincipal]
 
@@ -76,7 +74,7 @@ class DistributorAccessController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/users", status_code=201)
+    @post("/users", status_code=201, guards=[BRAND_WRITE])
     async def create_distributor_user(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -86,7 +84,6 @@ class DistributorAccessController(Controller):
         db: Db,
     ) -> DistributorUserOut:
         """Create a staff account (role ``distributor``) bound to this distributor."""
-        principal.require_role(*WRITERS)
         user, link = await credentials.create_distributor_user(
             db,
             principal,
@@ -97,7 +94,7 @@ class DistributorAccessController(Controller):
         )
         return DistributorUserOut.of(user, link)
 
-    @get("/users")
+    @get("/users", guards=[BRAND_READ])
     async def list_distributor_users(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -106,11 +103,10 @@ class DistributorAccessController(Controller):
         db: Db,
     ) -> list[DistributorUserOut]:
         """The distributor's staff accounts."""
-        principal.require_role(*READERS)
         rows = await credentials.distributor_users(db, acting_brand, distributor_id)
         return [DistributorUserOut.of(user, link) for user, link in rows]
 
-    @post("/api-keys", status_code=201)
+    @post("/api-keys", status_code=201, guards=[BRAND_WRITE])
     async def create_api_key(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -120,7 +116,6 @@ class DistributorAccessController(Controller):
         db: Db,
     ) -> ApiKeyCreatedOut:
         """Create a machine credential; the ``key`` in the answer is shown only this once."""
-        principal.require_role(*WRITERS)
         created = await credentials.create_api_key(
             db, principal, acting_brand, distributor_id, name=data.name
         )
@@ -135,7 +130,7 @@ class DistributorAccessController(Controller):
             key=created.secret,
         )
 
-    @get("/api-keys")
+    @get("/api-keys", guards=[BRAND_READ])
     async def list_api_keys(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -144,11 +139,10 @@ class DistributorAccessController(Controller):
         db: Db,
     ) -> list[ApiKeyOut]:
         """The distributor's API keys (never their secrets), revoked ones included."""
-        principal.require_role(*READERS)
         keys = await credentials.list_api_keys(db, acting_brand, distributor_id)
         return [ApiKeyOut.of(k) for k in keys]
 
-    @delete("/api-keys/{key_id:uuid}", status_code=204)
+    @delete("/api-keys/{key_id:uuid}", status_code=204, guards=[BRAND_WRITE])
     async def revoke_api_key(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -158,7 +152,6 @@ class DistributorAccessController(Controller):
         db: Db,
     ) -> None:
         """Revoke an API key (idempotent): it stops working at once."""
-        principal.require_role(*WRITERS)
         await credentials.revoke_api_key(db, principal, acting_brand, distributor_id, key_id)
 
 

@@ -26,14 +26,12 @@ from channel_control.distributors.schemas import (
 )
 from channel_control.diversion.routes import ROUTES as DIVERSION_ROUTES
 from channel_control.logistics.routes import ROUTES as SHIPPING_ROUTES
-from kernel.auth import Role
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.uow import after_commit
 
 __all__ = ["ROUTES", "DistributorController"]
-
-WRITERS = (Role.BRAND_ADMIN,)  # platform admins always pass Principal.require_role
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 
 class DistributorController(Controller):
@@ -42,7 +40,7 @@ class DistributorController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[BRAND_WRITE])
     async def create_distributor(
         self,
         data: JSONBody[DistributorCreate],
@@ -51,7 +49,6 @@ class DistributorController(Controller):
         db: Db,
     ) -> DistributorOut:
         """Add a distributor (national, regional or retailer) with its territory."""
-        principal.require_role(*WRITERS)
         distributor = await services.create_distributor(
             db,
             principal,
@@ -65,7 +62,7 @@ class DistributorController(Controller):
         )
         return DistributorOut.of(distributor)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_distributors(
         self,
         principal: Caller,
@@ -80,7 +77,6 @@ class DistributorController(Controller):
         offset: Offset = 0,
     ) -> DistributorPage:
         """List the brand's distributors by code; filter by level, parent or text."""
-        principal.require_role(*READERS)
         rows, total = await services.list_distributors(
             db, acting_brand, level=level, parent_id=parent_id, q=q, limit=limit, offset=offset
         )
@@ -88,7 +84,7 @@ class DistributorController(Controller):
             items=[DistributorOut.of(d) for d in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/{distributor_id:uuid}")
+    @get("/{distributor_id:uuid}", guards=[BRAND_READ])
     async def get_distributor(
         self,
         distributor_id: FromPath[uuid.UUID],
@@ -97,10 +93,9 @@ class DistributorController(Controller):
         db: Db,
     ) -> DistributorOut:
         """One of the brand's distributors."""
-        principal.require_role(*READERS)
         return DistributorOut.of(await services.get_distributor(db, acting_brand, distributor_id))
 
-    @patch("/{distributor_id:uuid}")
+    @patch("/{distributor_id:uuid}", guards=[BRAND_WRITE])
     async def update_distributor(
         self,
         request: Request[Any, Any, Any],
@@ -111,7 +106,6 @@ class DistributorController(Controller):
         db: Db,
     ) -> DistributorOut:
         """Change a distributor; ``active: false`` deactivates it (its credentials stop)."""
-        principal.require_role(*WRITERS)
         changes: dict[str, Any] = {
             name: value
             for name in data.__struct_fields__
@@ -127,8 +121,7 @@ class DistributorController(Controller):
         if "territory" in changes or "name" in changes:
             # The scan path caches destinations with their territory: drop them, after the
             # commit (else a scan in between could cache the old territory again).
-            await db.commit()
-            await request.app.state.destinations.invalidate_brand(acting_brand)
+            after_commit(db, lambda: request.app.state.destinations.invalidate_brand(acting_brand))
         return DistributorOut.of(distributor)
 
 

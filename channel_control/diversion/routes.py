@@ -37,14 +37,12 @@ from channel_control.diversion.schemas import (
     TransitionIn,
 )
 from channel_control.diversion.stream import AlertBroadcaster
-from kernel.auth import Role
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 
 __all__ = ["ROUTES", "DiversionController"]
 
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 KEEPALIVE_S = 15.0
 
 Status = Literal["open", "acknowledged", "confirmed", "dismissed"]
@@ -64,7 +62,7 @@ class DiversionController(Controller):
     dependencies = scoped_dependencies()
 
     # ---- alerts ---------------------------------------------------------------------------
-    @get("/alerts")
+    @get("/alerts", guards=[BRAND_READ])
     async def list_alerts(
         self,
         principal: Caller,
@@ -80,7 +78,6 @@ class DiversionController(Controller):
     ) -> AlertPage:
         """The brand's diversion alerts, newest first (filter by status, distributor, observed
         area, opening time)."""
-        principal.require_role(*READERS)
         rows, total = await diversion_alerts.list_alerts(
             db,
             acting_brand,
@@ -96,13 +93,12 @@ class DiversionController(Controller):
             items=[AlertOut.of(a) for a in rows], total=total, limit=limit, offset=offset
         )
 
-    @get("/alerts/stream")
+    @get("/alerts/stream", guards=[BRAND_READ])
     async def stream_alerts(
         self, request: Request[Any, Any, Any], principal: Caller, acting_brand: ActingBrand
     ) -> ServerSentEvent:
         """Server-sent events: ``ready`` once subscribed, then ``diversion.alert.opened`` for
         each new alert of the brand (data: the alert as JSON), comments as keep-alives."""
-        principal.require_role(*READERS)
         broadcaster: AlertBroadcaster = request.app.state.alert_stream
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
@@ -122,7 +118,7 @@ class DiversionController(Controller):
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store"})
 
-    @get("/alerts/{alert_id:uuid}")
+    @get("/alerts/{alert_id:uuid}", guards=[BRAND_READ])
     async def get_alert(
         self,
         alert_id: FromPath[uuid.UUID],
@@ -133,7 +129,6 @@ class DiversionController(Controller):
     ) -> AlertDetail:
         """One alert with its history and its evidence (the signals: code, product, batch,
         shipment, distributor, expected territory, observed place, source and confidence)."""
-        principal.require_role(*READERS)
         alert, history, signals, total = await diversion_alerts.alert_detail(
             db, acting_brand, alert_id, signal_limit=signal_limit
         )
@@ -144,7 +139,7 @@ class DiversionController(Controller):
             signal_total=total,
         )
 
-    @post("/alerts/{alert_id:uuid}/{action:str}", status_code=200)
+    @post("/alerts/{alert_id:uuid}/{action:str}", status_code=200, guards=[BRAND_WRITE])
     async def move_alert(
         self,
         alert_id: FromPath[uuid.UUID],
@@ -157,13 +152,12 @@ class DiversionController(Controller):
         """Move the alert: ``acknowledge`` (open → acknowledged), ``confirm`` (acknowledged →
         confirmed: diversion established) or ``dismiss`` (acknowledged → dismissed: a false
         alarm), with an optional note. Any other move is 409 ``invalid_transition``."""
-        principal.require_role(*WRITERS)
         alert = await diversion_alerts.transition(
             db, principal, acting_brand, alert_id, action, data.note
         )
         return AlertOut.of(alert)
 
-    @post("/alerts/{alert_id:uuid}/notes", status_code=201)
+    @post("/alerts/{alert_id:uuid}/notes", status_code=201, guards=[BRAND_WRITE])
     async def add_alert_note(
         self,
         alert_id: FromPath[uuid.UUID],
@@ -173,26 +167,23 @@ class DiversionController(Controller):
         db: Db,
     ) -> AlertOut:
         """Add a note to the alert's history (any status)."""
-        principal.require_role(*WRITERS)
         alert = await diversion_alerts.add_note(db, principal, acting_brand, alert_id, data.note)
         return AlertOut.of(alert)
 
     # ---- rule -----------------------------------------------------------------------------
-    @get("/rule")
+    @get("/rule", guards=[BRAND_READ])
     async def get_rule(self, principal: Caller, acting_brand: ActingBrand, db: Db) -> RuleOut:
         """The brand's alert rule (the defaults until one is set)."""
-        principal.require_role(*READERS)
         rule, is_default = await diversion_alerts.get_rule(db, acting_brand)
         return RuleOut(**rule.as_json(), is_default=is_default)
 
-    @put("/rule")
+    @put("/rule", guards=[BRAND_WRITE])
     async def put_rule(
         self, data: JSONBody[RuleIn], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> RuleOut:
         """Set the alert rule: an alert opens when at least ``min_distinct_codes`` distinct codes
         of one distributor's units were seen in the same foreign area within ``window_hours``,
         counting signals located with at least ``min_confidence``."""
-        principal.require_role(*WRITERS)
         rule = await diversion_alerts.put_rule(
             db,
             principal,
@@ -207,7 +198,7 @@ class DiversionController(Controller):
         return RuleOut(**rule.as_json(), is_default=False)
 
     # ---- statistics -----------------------------------------------------------------------
-    @get("/rates")
+    @get("/rates", guards=[BRAND_READ])
     async def get_rates(
         self,
         principal: Caller,
@@ -218,11 +209,10 @@ class DiversionController(Controller):
     ) -> list[RateOut]:
         """Diversion rate per distributor: diverted / located consumer scans of its units
         (default: the last 30 days), highest rate first."""
-        principal.require_role(*READERS)
         start, end = diversion_stats.time_range(since, until)
         return await diversion_stats.diversion_rates(db, acting_brand, start, end)
 
-    @get("/map")
+    @get("/map", guards=[BRAND_READ])
     async def get_map(
         self,
         principal: Caller,
@@ -234,7 +224,6 @@ class DiversionController(Controller):
         diverted_only: FromQuery[bool] = False,
     ) -> list[MapCell]:
         """Located and diverted scans per (distributor, observed area), for a map."""
-        principal.require_role(*READERS)
         start, end = diversion_stats.time_range(since, until)
         return await diversion_stats.diversion_map(
             db,
@@ -245,7 +234,7 @@ class DiversionController(Controller):
             diverted_only=diverted_only,
         )
 
-    @get("/timeseries")
+    @get("/timeseries", guards=[BRAND_READ])
     async def get_timeseries(
         self,
         principal: Caller,
@@ -258,7 +247,6 @@ class DiversionController(Controller):
         area: Area = None,
     ) -> list[SeriesPoint]:
         """Located and diverted scans per hour or day (UTC), oldest first."""
-        principal.require_role(*READERS)
         start, end = diversion_stats.time_range(since, until)
         return await diversion_stats.diversion_series(
             db, acting_brand, start, end, bucket=bucket, distributor_id=distributor_id, area=area

@@ -47,10 +47,12 @@ from channel_control.logistics.schemas import (
 )
 from channel_control.logistics.shipments import Actor, ShipmentRequest
 from channel_control.logistics.units import UnitChecker
-from kernel.auth import Principal, Role
+from kernel.auth import Principal
 from kernel.errors import NotFound
+from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.uow import after_commit
 
 __all__ = [
     "ROUTES",
@@ -60,8 +62,6 @@ __all__ = [
     "WhereaboutsController",
 ]
 
-WRITERS = (Role.BRAND_ADMIN,)
-READERS = (Role.BRAND_ADMIN, Role.BRAND_VIEWER)
 
 IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=160)
@@ -76,13 +76,13 @@ def _checker(request: Request[Any, Any, Any], brand_id: uuid.UUID) -> UnitChecke
     return UnitChecker(state.keyring, state.metadata, brand_id)
 
 
-async def _committed(
+def _invalidate_positions_after_commit(
     request: Request[Any, Any, Any], db: AsyncSession, brand_id: uuid.UUID
 ) -> None:
-    await db.commit()  # before invalidating: the scan path must not re-cache the old position
+    """Units moved: the scan path's cached destinations of the brand go once this commits."""
     resolver: DestinationResolver | None = getattr(request.app.state, "destinations", None)
     if resolver is not None:
-        await resolver.invalidate_brand(brand_id)
+        after_commit(db, lambda: resolver.invalidate_brand(brand_id))
 
 
 async def _shipment_out(db: AsyncSession, rows: list[Shipment]) -> list[ShipmentOut]:
@@ -131,7 +131,7 @@ async def _pack(
         idempotency_key=key,
         as_distributor=as_distributor,
     )
-    await _committed(request, db, brand_id)
+    _invalidate_positions_after_commit(request, db, brand_id)
     return msgspec.convert(result, AggregationResultOut)
 
 
@@ -156,7 +156,7 @@ async def _unpack(
         idempotency_key=key,
         as_distributor=as_distributor,
     )
-    await _committed(request, db, brand_id)
+    _invalidate_positions_after_commit(request, db, brand_id)
     return msgspec.convert(result, AggregationResultOut)
 
 
@@ -189,7 +189,7 @@ class AggregationController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/pack", status_code=200)
+    @post("/pack", status_code=200, guards=[BRAND_WRITE])
     async def pack(
         self,
         request: Request[Any, Any, Any],
@@ -204,10 +204,9 @@ class AggregationController(Controller):
         (already there) and ``failures`` (``not_genuine``, ``unknown_code``, ``wrong_brand``,
         ``void``, ``already_packed``, ``held_elsewhere``, ``is_container``...). With an
         ``Idempotency-Key`` a replay returns the first answer (``replayed: true``)."""
-        principal.require_role(*WRITERS)
         return await _pack(request, db, acting_brand, data, principal, idempotency_key)
 
-    @post("/unpack", status_code=200)
+    @post("/unpack", status_code=200, guards=[BRAND_WRITE])
     async def unpack(
         self,
         request: Request[Any, Any, Any],
@@ -219,10 +218,9 @@ class AggregationController(Controller):
     ) -> AggregationResultOut:
         """Take items out of a case or cases off a pallet (or ``all``); they stay where the
         container is. Same per-input answer and idempotency as pack."""
-        principal.require_role(*WRITERS)
         return await _unpack(request, db, acting_brand, data, principal, idempotency_key)
 
-    @get("/history")
+    @get("/history", guards=[BRAND_READ])
     async def get_aggregation_history(
         self,
         request: Request[Any, Any, Any],
@@ -234,7 +232,6 @@ class AggregationController(Controller):
     ) -> list[AggregationOut]:
         """Aggregation periods of a container (``code`` of a case/pallet or ``sscc``) or of
         an item ``code``: what was packed where, when, and when it came out."""
-        principal.require_role(*READERS)
         found = await whereabouts.identify(
             db, _checker(request, acting_brand), code=code, sscc=sscc
         )
@@ -258,7 +255,7 @@ class ShipmentController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @post("/")
+    @post("/", guards=[BRAND_WRITE])
     async def create_shipment(
         self,
         request: Request[Any, Any, Any],
@@ -271,17 +268,16 @@ class ShipmentController(Controller):
         ``document_number`` is the idempotency key: the same document again is 200 with the
         same shipment; the same number with other content is 409 (field ``document_number``).
         A document whose inputs cannot all ship is 422 ``shipment_rejected`` listing them."""
-        principal.require_role(*WRITERS)
         shipment, created = await shipments.create_shipment(
             db,
             _checker(request, acting_brand),
             _request(data, data.from_distributor_id),
             Actor(admin=principal),
         )
-        await _committed(request, db, acting_brand)
+        _invalidate_positions_after_commit(request, db, acting_brand)
         return Response(await _detail(db, shipment), status_code=201 if created else 200)
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def list_shipments(
         self,
         principal: Caller,
@@ -298,7 +294,6 @@ class ShipmentController(Controller):
     ) -> ShipmentPage:
         """The brand's shipments, newest first; filter by distributor (either side), kind,
         status, document number or shipping time."""
-        principal.require_role(*READERS)
         rows, total = await shipments.list_shipments(
             db,
             acting_brand,
@@ -315,15 +310,14 @@ class ShipmentController(Controller):
             items=await _shipment_out(db, rows), total=total, limit=limit, offset=offset
         )
 
-    @get("/{shipment_id:uuid}")
+    @get("/{shipment_id:uuid}", guards=[BRAND_READ])
     async def get_shipment(
         self, shipment_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
     ) -> ShipmentDetailOut:
         """One shipment with its lines (ranges, cases, pallets)."""
-        principal.require_role(*READERS)
         return await _detail(db, await shipments.get_shipment(db, acting_brand, shipment_id))
 
-    @post("/{shipment_id:uuid}/receive", status_code=200)
+    @post("/{shipment_id:uuid}/receive", status_code=200, guards=[BRAND_WRITE])
     async def receive_shipment(
         self,
         request: Request[Any, Any, Any],
@@ -333,11 +327,10 @@ class ShipmentController(Controller):
         db: Db,
     ) -> ShipmentDetailOut:
         """Confirm arrival on the receiver's behalf (and of returns at the brand); idempotent."""
-        principal.require_role(*WRITERS)
         shipment = await shipments.receive_shipment(
             db, acting_brand, shipment_id, Actor(admin=principal)
         )
-        await _committed(request, db, acting_brand)
+        _invalidate_positions_after_commit(request, db, acting_brand)
         return await _detail(db, shipment)
 
 
@@ -347,7 +340,7 @@ class WhereaboutsController(Controller):
     security = SECURITY
     dependencies = scoped_dependencies()
 
-    @get("/")
+    @get("/", guards=[BRAND_READ])
     async def get_whereabouts(
         self,
         request: Request[Any, Any, Any],
@@ -360,7 +353,6 @@ class WhereaboutsController(Controller):
         """Where a code (item, case) or SSCC (pallet) is supposed to be: current holder and
         territory, its case and pallet now, the chain of shipments that carried it (itself or
         inside a case/pallet) and its aggregation history."""
-        principal.require_role(*READERS)
         found = await whereabouts.whereabouts(
             db, _checker(request, acting_brand), code=code, sscc=sscc
         )
@@ -470,7 +462,7 @@ class DistributorShippingController(Controller):
             _request(data, distributor.distributor_id),
             Actor(distributor=distributor),
         )
-        await _committed(request, db, distributor.brand_id)
+        _invalidate_positions_after_commit(request, db, distributor.brand_id)
         return Response(await _detail(db, shipment), status_code=201 if created else 200)
 
     @post("/shipments/{shipment_id:uuid}/receive", status_code=200)
@@ -485,7 +477,7 @@ class DistributorShippingController(Controller):
         shipment = await shipments.receive_shipment(
             db, distributor.brand_id, shipment_id, Actor(distributor=distributor)
         )
-        await _committed(request, db, distributor.brand_id)
+        _invalidate_positions_after_commit(request, db, distributor.brand_id)
         return await _detail(db, shipment)
 
     @post("/aggregation/pack", status_code=200)

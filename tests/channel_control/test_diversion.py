@@ -57,7 +57,9 @@ def city_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def geo(settings: Settings, city_db: Path) -> AsyncIterator[AppClient]:
     # A long flush interval: the tests flush explicitly (one test relies on the background task).
-    async with located_app(settings, city_db, diversion_flush_interval_s=3600.0) as pair:
+    async with located_app(
+        settings, city_db, channel={"diversion_flush_interval_s": 3600.0}
+    ) as pair:
         yield pair
 
 
@@ -590,7 +592,7 @@ async def test_the_consumer_answer_is_the_same_with_and_without_diversion(geo: A
 async def test_channel_checks_off_records_no_channel_context(
     settings: Settings, city_db: Path
 ) -> None:
-    async with located_app(settings, city_db, channel_checks=False) as (app, client):
+    async with located_app(settings, city_db, channel={"channel_checks": False}) as (app, client):
         goods = await shipped_goods(app, client, regions=("CN-GD",))
         await _set_rule(client, goods.admin, min_distinct_codes=1)
         await scan(client, goods.product.gtin, goods.codes[0], ip=BEIJING_IP)
@@ -602,7 +604,10 @@ async def test_channel_checks_off_records_no_channel_context(
 async def test_the_background_task_writes_signals_without_being_asked(
     settings: Settings, city_db: Path
 ) -> None:
-    async with located_app(settings, city_db, diversion_flush_interval_s=0.05) as (app, client):
+    async with located_app(settings, city_db, channel={"diversion_flush_interval_s": 0.05}) as (
+        app,
+        client,
+    ):
         goods = await shipped_goods(app, client, regions=("CN-GD",))
         await _set_rule(client, goods.admin, min_distinct_codes=1)
         await scan(client, goods.product.gtin, goods.codes[0], ip=BEIJING_IP)
