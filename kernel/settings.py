@@ -34,6 +34,7 @@ __all__ = [
     "RedisSettings",
     "Settings",
     "WeChatSettings",
+    "environment_table",
     "parse_keyring",
     "provide_settings",
 ]
@@ -108,12 +109,14 @@ class _Group(BaseModel):
         try:
             values = loader().model_dump()
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{cls.ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                for e in exc.errors()
-            )
+            problems = "; ".join(f"{_variable(cls, e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigurationError(problems) from exc
         return cls.model_validate(values)
+
+
+def _variable(group: type[_Group], loc: tuple[int | str, ...]) -> str:
+    name = "_".join(str(part) for part in loc).upper()
+    return name if name.startswith("SCANGUARD_") else group.ENV_PREFIX + name
 
 
 def _networks(value: Any) -> Any:
@@ -131,7 +134,7 @@ class DatabaseSettings(_Group):
     search_path: str | None = Field(
         None,
         validation_alias=AliasChoices("SCANGUARD_DATABASE_SCHEMA"),
-        description="PostgreSQL schema to work in (SCANGUARD_DATABASE_SCHEMA; tests isolate by it)",
+        description="PostgreSQL search_path (the test suite isolates itself this way)",
     )
     pool_size: int = Field(10, ge=1, description="connections per process (and as many overflow)")
 
@@ -161,7 +164,7 @@ class AuthSettings(_Group):
     code_keyring: Annotated[dict[int, bytes], NoDecode] = Field(
         default_factory=dict,
         validation_alias=AliasChoices("SCANGUARD_CODE_KEYS"),
-        description="code keys: kid:base64,... or JSON or @file (SCANGUARD_CODE_KEYS)",
+        description="kid:base64,... or JSON or @file; kid 1..4095, secrets >= 32 bytes",
     )
 
     @field_validator("code_keyring", mode="before")
@@ -172,23 +175,36 @@ class AuthSettings(_Group):
 
 class GatewaySettings(_Group):
     resolver_base_url: str = Field(
-        "http://127.0.0.1:8000", description="public base of printed Digital Links"
+        "http://127.0.0.1:8000",
+        description="host printed in exported Digital Links (https://id.brand.com in production)",
     )
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
         (ip_network("127.0.0.1/32"), ip_network("::1/128")),
         description="peers whose X-Forwarded-For is believed (comma-separated networks)",
     )
-    rate_limit_ip_per_minute: int = Field(120, ge=1)
-    rate_limit_device_per_minute: int = Field(30, ge=1)
+    rate_limit_ip_per_minute: int = Field(120, ge=1, description="scans per client IP per minute")
+    rate_limit_device_per_minute: int = Field(30, ge=1, description="scans per device per minute")
     counterfeit_ip_per_minute: int = Field(
         60, ge=1, description="in-process: forged codes cost no I/O"
     )
-    metadata_cache_ttl_s: float = Field(30.0, gt=0)
-    metadata_cache_size: int = Field(100_000, ge=1)
-    scanlog_flush_interval_s: float = Field(0.005, gt=0)
-    scanlog_max_batch: int = Field(500, ge=1)
-    suspicious_distinct_devices: int = Field(5, ge=1, description="default per brand")
-    geoip_database: str | None = Field(None, description="MaxMind City/Country database file")
+    metadata_cache_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="in-process roll metadata lifetime (pub/sub invalidation is immediate)",
+    )
+    metadata_cache_size: int = Field(
+        100_000, ge=1, description="rolls kept in the in-process cache"
+    )
+    scanlog_flush_interval_s: float = Field(
+        0.005, gt=0, description="group-commit window of the scan log"
+    )
+    scanlog_max_batch: int = Field(500, ge=1, description="scans per group commit at most")
+    suspicious_distinct_devices: int = Field(
+        5, ge=1, description="default clone threshold (a brand may set its own)"
+    )
+    geoip_database: str | None = Field(
+        None, description="MaxMind-format City database; without it IP location is off"
+    )
     scan_fast_path: bool = Field(
         True, description="POST /v1/scans answered ahead of Litestar (same contract)"
     )
@@ -207,21 +223,27 @@ class GatewaySettings(_Group):
 class ChannelSettings(_Group):
     # Two scans of one code farther apart than this speed allows (after subtracting both
     # positions' uncertainty) make the code suspicious: faster than an airliner door to door.
-    impossible_travel_kmh: float = Field(900.0, gt=0)
+    impossible_travel_kmh: float = Field(
+        900.0, gt=0, description="faster than this between two scans of a code: suspicious"
+    )
     # Off only to measure their cost (SCANGUARD_CHANNEL_CHECKS=0).
-    channel_checks: bool = Field(True, description="diversion checks on the scan path")
+    channel_checks: bool = Field(
+        True, description="0: no destination lookup / diversion signals on the scan path"
+    )
     diversion_flush_interval_s: float = Field(
-        5.0, gt=0, description="buffered signals written this often"
+        5.0, gt=0, description="buffered diversion signals and tallies are written this often"
     )
 
 
 class WeChatSettings(_Group):
     ENV_PREFIX: ClassVar[str] = "SCANGUARD_WECHAT_"
 
-    api_base_url: str = Field("https://api.weixin.qq.com")
-    app_id: str = ""
-    app_secret: str = ""
-    timeout_s: float = Field(3.0, gt=0)
+    api_base_url: str = Field(
+        "https://api.weixin.qq.com", description="WeChat API (code2session, tokens, messages)"
+    )
+    app_id: str = Field("", description="the mini-program's AppID")
+    app_secret: str = Field("", description="the mini-program's AppSecret")
+    timeout_s: float = Field(3.0, gt=0, description="per WeChat call; a timeout is a 504 problem")
     recall_template_id: str = Field("", description="subscribe-message template; empty: no sends")
 
     @field_validator("api_base_url")
@@ -231,7 +253,7 @@ class WeChatSettings(_Group):
 
 
 class LoyaltySettings(_Group):
-    consumer_token_ttl_s: int = Field(7200, gt=0)
+    consumer_token_ttl_s: int = Field(7200, gt=0, description="consumer token lifetime")
     points_ttl_days: int = Field(
         365, ge=0, description="points expire this long after credit (0: never)"
     )
@@ -239,16 +261,18 @@ class LoyaltySettings(_Group):
         5, ge=1, description="wrong PINs per window, per consumer"
     )
     pin_failures_per_code: int = Field(10, ge=1, description="... and per code (across consumers)")
-    pin_failure_window_s: int = Field(3600, gt=0)
+    pin_failure_window_s: int = Field(3600, gt=0, description="window of the two PIN limits")
     # Fraud holds: a claim is held for review when, within the window, the consumer already
     # made this many claims from one shipment/batch, or its IP / device made this many claims.
-    fraud_window_s: int = Field(600, gt=0)
-    fraud_group_max_claims: int = Field(5, ge=1)
-    fraud_ip_max_claims: int = Field(20, ge=1)
-    fraud_device_max_claims: int = Field(10, ge=1)
+    fraud_window_s: int = Field(600, gt=0, description="window of the three claim-hold limits")
+    fraud_group_max_claims: int = Field(
+        5, ge=1, description="claims per consumer from one case/shipment"
+    )
+    fraud_ip_max_claims: int = Field(20, ge=1, description="claims per IP")
+    fraud_device_max_claims: int = Field(10, ge=1, description="claims per device")
     payout_api_base_url: str = Field("", description="the payment platform (cash red envelopes)")
     payout_rate_per_s: float = Field(25.0, gt=0, description="WeChat Pay allows about 30/s")
-    payout_timeout_s: float = Field(5.0, gt=0)
+    payout_timeout_s: float = Field(5.0, gt=0, description="per payout call")
 
     @field_validator("payout_api_base_url")
     @classmethod
@@ -257,30 +281,41 @@ class LoyaltySettings(_Group):
 
 
 class NotificationSettings(_Group):
-    outbox_poll_interval_s: float = Field(1.0, gt=0)
-    webhook_timeout_s: float = Field(5.0, gt=0)
+    outbox_poll_interval_s: float = Field(
+        1.0, gt=0, description="idle poll of the outbox and due deliveries"
+    )
+    webhook_timeout_s: float = Field(
+        5.0, gt=0, description="per attempt; a claimed delivery's lease is twice this (min +1 s)"
+    )
     # Attempts, then the delivery is dead-lettered (manual replay). 20 with full jitter on
     # 2 s doubling up to 1 h spans ~4.5 h on average (an hour-long outage misses nothing).
-    webhook_max_attempts: int = Field(20, ge=1)
-    webhook_backoff_base_s: float = Field(2.0, gt=0)
-    webhook_backoff_max_s: float = Field(3600.0, gt=0)
+    webhook_max_attempts: int = Field(20, ge=1, description="then dead (replay by hand)")
+    webhook_backoff_base_s: float = Field(
+        2.0, gt=0, description="full-jitter exponential backoff base"
+    )
+    webhook_backoff_max_s: float = Field(3600.0, gt=0, description="backoff cap")
     worker_in_process: bool = Field(
         False,
         validation_alias=AliasChoices("SCANGUARD_NOTIFICATION_WORKER"),
-        description="the server runs the delivery worker too (SCANGUARD_NOTIFICATION_WORKER)",
+        description="1: the server runs the notification delivery worker too",
     )
 
 
 class LogSettings(_Group):
     ENV_PREFIX: ClassVar[str] = "SCANGUARD_LOG_"
 
-    level: str = "INFO"
-    json_lines: bool = Field(False, validation_alias=AliasChoices("SCANGUARD_LOG_JSON"))
+    level: str = Field("INFO", description="structlog level")
+    json_lines: bool = Field(
+        False, validation_alias=AliasChoices("SCANGUARD_LOG_JSON"), description="JSON log lines"
+    )
 
 
 class _Top(_Group):
-    env: Environment = "development"
-    var_dir: Path = Path("var")
+    env: Environment = Field(
+        "development",
+        description="production: refuses to start without JWT_SECRET and CODE_KEYS",
+    )
+    var_dir: Path = Field(Path("var"), description="development secrets and demo state")
 
 
 class Settings(BaseModel):
@@ -342,6 +377,36 @@ class Settings(BaseModel):
             notifications=NotificationSettings.from_env(),
             log=LogSettings.from_env(),
         )
+
+
+def environment_table() -> list[tuple[str, str, str]]:
+    """``(variable, default, meaning)`` for every setting, in declaration order (the settings
+    table of docs/operations.md is this, rendered by ``scanguard settings``)."""
+    rows: list[tuple[str, str, str]] = []
+    groups: list[type[_Group]] = [_Top]
+    groups += [
+        f.annotation for n, f in Settings.model_fields.items() if n not in ("env", "var_dir")
+    ]
+    for group in groups:
+        for name, info in group.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                variable = str(alias.choices[0])
+            else:
+                variable = f"{group.ENV_PREFIX}{name}".upper()
+            default = info.get_default(call_default_factory=True)
+            rows.append((variable, _shown(default), info.description or ""))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    if value in (None, "", b"", {}):
+        return "—"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def provide_settings(state: Any) -> Settings:
