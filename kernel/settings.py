@@ -381,12 +381,12 @@ class Settings(BaseModel):
 
 def environment_table() -> list[tuple[str, str, str]]:
     """``(variable, default, meaning)`` for every setting, in declaration order (the settings
-    table of docs/operations.md is this, rendered by ``scanguard settings``)."""
+    table of docs/operations.md is rendered from this)."""
     rows: list[tuple[str, str, str]] = []
     groups: list[type[_Group]] = [_Top]
-    groups += [
-        f.annotation for n, f in Settings.model_fields.items() if n not in ("env", "var_dir")
-    ]
+    for field in Settings.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, _Group):
+            groups.append(field.annotation)
     for group in groups:
         for name, info in group.model_fields.items():
             alias = info.validation_alias
