@@ -31,6 +31,14 @@ ALLOWED: dict[str, frozenset[str]] = {
 # own; others go through its services, queries, ports and plugin.
 PRIVATE_MODULE = re.compile(r"(^|\.)(models|routes|\w+_routes)$")
 
+# Violations that predate these rules and are being removed (issue 11, in progress). The list
+# may only shrink: a new violation fails, and so does an entry that no longer occurs.
+KNOWN_VIOLATIONS: frozenset[str] = frozenset(
+    (Path(__file__).parent / "house_rules_known_violations.txt")
+    .read_text(encoding="utf-8")
+    .split("\n")
+) - {""}
+
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 SIZE_REASON = re.compile(r"#\s*size:\s*\S")  # "# size: <why this unit stays this long>"
@@ -64,11 +72,12 @@ def _imported_packages(package: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize("package", [*DOMAINS, "loadtests"])
 def test_package_imports_only_what_the_graph_allows(package: str) -> None:
     wrong = {
-        target: sorted(files)
+        f"graph {package} -> {target}: {file}"
         for target, files in _imported_packages(package).items()
         if target not in ALLOWED[package]
+        for file in files
     }
-    assert wrong == {}, f"{package} may import only {sorted(ALLOWED[package])}: {wrong}"
+    _assert_only_known(package, "graph", wrong)
 
 
 def test_the_allowed_graph_has_no_cycle() -> None:
@@ -88,15 +97,27 @@ def test_the_allowed_graph_has_no_cycle() -> None:
 
 @pytest.mark.parametrize("package", [*DOMAINS, "loadtests"])
 def test_no_package_imports_another_packages_models_or_routes(package: str) -> None:
-    wrong = sorted(
-        f"{path.relative_to(ROOT)}: {name}"
+    wrong = {
+        f"private {path.relative_to(ROOT)}: {name}"
         for path in _modules(package)
         for name in _imports(path)
         if name.split(".")[0] in DOMAINS
         and name.split(".")[0] != package
         and PRIVATE_MODULE.search(name)
-    )
-    assert wrong == []
+    }
+    _assert_only_known(package, "private", wrong)
+
+
+def _assert_only_known(package: str, kind: str, found: set[str]) -> None:
+    mine = {
+        v
+        for v in KNOWN_VIOLATIONS
+        if v.startswith(f"{kind} ") and v.split(" ", 2)[1].startswith(package)
+    }
+    if kind == "graph":
+        mine = {v for v in KNOWN_VIOLATIONS if v.startswith(f"graph {package} ")}
+    assert sorted(found - mine) == [], "new violations of the house rules"
+    assert sorted(mine - found) == [], "fixed: remove these from the known-violations list"
 
 
 def _has_reason(lines: list[str], start: int, end: int) -> bool:
@@ -105,18 +126,18 @@ def _has_reason(lines: list[str], start: int, end: int) -> bool:
 
 @pytest.mark.parametrize("package", [*DOMAINS, "loadtests"])
 def test_modules_and_functions_stay_small_or_say_why(package: str) -> None:
-    too_long: list[str] = []
+    too_long: set[str] = set()
     for path in _modules(package):
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
         rel = path.relative_to(ROOT)
         if len(lines) > MAX_MODULE_LINES and not _has_reason(lines, 0, 15):
-            too_long.append(f"{rel}: {len(lines)} lines")
+            too_long.add(f"size {rel}: {len(lines)} lines")
         for node in ast.walk(ast.parse(text)):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             length = (node.end_lineno or node.lineno) - node.lineno + 1
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             if length > MAX_FUNCTION_LINES and not _has_reason(lines, first - 2, node.lineno + 1):
-                too_long.append(f"{rel}:{node.lineno} {node.name}(): {length} lines")
-    assert too_long == [], "split these, or give a one-line '# size: <reason>'"
+                too_long.add(f"size {rel} {node.name}(): {length} lines")
+    _assert_only_known(package, "size", too_long)
