@@ -24,10 +24,9 @@ import admin_api.notifications.routes
 import admin_api.routes
 import admin_api.trace_routes
 import anticounterfeit.plugin
-import channel_control.distributors.routes
-import gateway.monitoring.routes
-import gateway.routes
-import loyalty.routes
+import channel_control.plugin
+import gateway.plugin
+import loyalty.plugin
 from admin_api.notifications.runner import notifications_lifespan
 from admin_api.users import active_user_guard
 from anticounterfeit.catalogue import services as catalogue
@@ -47,7 +46,7 @@ from loyalty.lifespan import loyalty_lifespan
 
 __all__ = ["create_app", "create_asgi"]
 
-TEMPLATE_DIR = Path(gateway.routes.__file__).parent / "templates"
+TEMPLATE_DIR = Path(gateway.plugin.__file__).parent / "templates"
 SCAN_API_PATH_PATTERN = "^/v1/scans$"
 
 
@@ -113,14 +112,13 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            *gateway.routes.ROUTES,
-            *gateway.monitoring.routes.ROUTES,
+            *gateway.plugin.ROUTES,
             *admin_api.routes.ROUTES,
             *anticounterfeit.plugin.ROUTES,
-            *channel_control.distributors.routes.ROUTES,
+            *channel_control.plugin.ROUTES,
             *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
-            *loyalty.routes.ROUTES,
+            *loyalty.plugin.ROUTES,
         ],
         lifespan=[lifespan, notifications_lifespan, loyalty_lifespan],
         dependencies={
