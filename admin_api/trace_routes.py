@@ -38,7 +38,7 @@ from anticounterfeit.trace.schemas import (
     RecallUpdate,
     ScopeOut,
 )
-from channel_control.distributors.access_routes import provide_distributor_principal
+from channel_control.distributors.auth import provide_distributor_principal
 from channel_control.distributors.credentials import DistributorPrincipal
 from channel_control.logistics import whereabouts
 from channel_control.logistics.aggregation import AggregationRecord

@@ -37,7 +37,7 @@ from admin_api.notifications.schemas import (
 )
 from admin_api.notifications.worker import NotificationWorker
 from anticounterfeit.catalogue.schemas import changes_of
-from channel_control.distributors.access_routes import provide_distributor_principal
+from channel_control.distributors.auth import provide_distributor_principal
 from channel_control.distributors.credentials import DistributorPrincipal
 from gateway.service import ScanService
 from kernel.errors import AuthenticationFailed

@@ -11,12 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 
 from channel_control.distributors import credentials, services
+from channel_control.distributors.auth import DistributorCaller, provide_distributor_principal
 from channel_control.distributors.credential_schemas import (
     ApiKeyCreate,
     ApiKeyCreatedOut,
@@ -27,43 +28,18 @@ from channel_control.distributors.credential_schemas import (
     DistributorUserCreate,
     DistributorUserOut,
 )
-from channel_control.distributors.credentials import DistributorPrincipal
 from channel_control.distributors.schemas import DistributorOut
-from kernel.errors import AuthenticationFailed, NotFound
+from kernel.errors import NotFound
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 
 __all__ = [
-    "API_KEY_HEADER",
     "ROUTES",
     "DistributorAccessController",
     "DistributorApiController",
     "DistributorAuthController",
-    "provide_distributor_principal",
 ]
-
-API_KEY_HEADER = "X-Api-Key"
-
-DistributorCaller = NamedDependency[DistributorPrincipal]
-
-
-async def provide_distributor_principal(
-    request: Request[Any, Any, Any], db: Db
-) -> DistributorPrincipal:
-    """Dependency ``distributor``: the caller from ``X-Api-Key`` or a distributor Bearer JWT."""
-    api_key = request.headers.get(API_KEY_HEADER)
-    if api_key:
-        return await credentials.authenticate_api_key(db, api_key)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationFailed(
-            f"send a distributor bearer token or an {API_KEY_HEADER} header",
-            code="missing_token",
-        )
-    return await credentials.authenticate_token(
-        db, provide_settings(request.app.state), token.strip()
-    )
 
 
 class DistributorAccessController(Controller):

@@ -18,7 +18,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.codes.identity import split_code_id
-from channel_control.distributors.access_routes import provide_distributor_principal
+from channel_control.distributors.auth import provide_distributor_principal
 from channel_control.distributors.credentials import DistributorPrincipal
 from channel_control.logistics import aggregation, shipments, whereabouts
 from channel_control.logistics.aggregation import container_label
