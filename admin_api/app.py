@@ -35,7 +35,9 @@ from anticounterfeit.codes.metadata import CodeMetadataService
 from channel_control.diversion.recorder import DiversionRecorder
 from channel_control.diversion.stream import AlertBroadcaster
 from channel_control.logistics.destination_cache import IntervalDestinationResolver
+from channel_control.scan_port import ChannelScanPort
 from gateway.fastpath import ScanFastPath
+from gateway.ports import NULL_CHANNEL
 from gateway.service import ScanService
 from kernel.logging import configure_logging
 from kernel.problems import exception_handlers
@@ -80,7 +82,7 @@ def create_app(settings: Settings) -> Litestar:
             runtime,
             keyring,
             metadata,
-            channel=diversion if settings.channel.channel_checks else None,
+            channel=ChannelScanPort(diversion) if settings.channel.channel_checks else NULL_CHANNEL,
         )
         app.state.update(
             settings=settings,

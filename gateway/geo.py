@@ -182,7 +182,7 @@ def impossible_travel(
     """Could nobody have carried the code from ``before`` to ``after`` in the time between?
 
     The distance is shrunk by both positions' uncertainty first, so coarse (IP) positions
-    rarely convict; the scan script (``gateway.service.SCAN_SCRIPT``) applies the same rule.
+    rarely convict; the scan script (``gateway.hotstate.SCAN_SCRIPT``) applies the same rule.
     """
     distance_m = haversine_m(before.lat, before.lon, after.lat, after.lon)
     slack_m = distance_m - before.uncertainty_m - after.uncertainty_m

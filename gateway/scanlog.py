@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.models import CodeFirstScan, Scan
 from kernel.errors import ServiceUnavailable
 
-__all__ = ["ScanLogWriter", "ScanRecord"]
+__all__ = ["ScanLogWriter", "ScanRecord", "lose_first_claim"]
 
 log = structlog.get_logger("gateway.scanlog")
 
@@ -157,7 +157,8 @@ class ScanLogWriter:
                 log.warning("gateway.scanlog.close_failed", error=str(exc))
 
     async def record(self, record: ScanRecord) -> bool:
-        """Queue ``record``; return once committed. True when it won the first-scan claim."""
+        """Queue ``record``; return once committed. True when it won the first-scan claim;
+        a lost claim also demotes ``record.verdict`` (see ``lose_first_claim``)."""
         if self._closing:
             raise ServiceUnavailable("server is shutting down", code="shutting_down")
         pending = _Pending(record)
@@ -188,7 +189,7 @@ class ScanLogWriter:
                 for pending in batch:
                     rec = pending.record
                     if rec.claims_first and rec.code_id not in winners.get(rec.scan_uid, ()):
-                        rec.verdict = "already_scanned"
+                        lose_first_claim(rec)
                 await conn.execute(_SCAN_INSERT, [p.record.row() for p in batch])
         except (SQLAlchemyError, OSError) as exc:
             log.error("gateway.scanlog.flush_failed", error=str(exc), batch=len(batch))
@@ -207,6 +208,16 @@ class ScanLogWriter:
             rec = pending.record
             if not pending.done.done():
                 pending.done.set_result(rec.claims_first and rec.verdict == "genuine")
+
+
+def lose_first_claim(record: ScanRecord) -> None:
+    """Demote ``record`` in place to ``already_scanned``: it asked to be its code's first
+    (genuine) scan, but the database gave that claim to another scan (an earlier batch, or
+    earlier in this one; Redis had forgotten the code or was down). The record is logged
+    with the demoted verdict, and the caller, which waits on ``record``, answers with
+    ``record.verdict`` afterwards: the scan log is where a provisional "genuine" is decided.
+    """
+    record.verdict = "already_scanned"
 
 
 async def _claim_first_scans(
