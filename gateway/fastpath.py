@@ -18,11 +18,9 @@ from typing import Any
 import msgspec
 import structlog
 
-from anticounterfeit.gs1.digital_link import parse_digital_link
-from gateway.geo import GpsFix
+from gateway.scan_request import api_scan
 from gateway.schemas import ScanIn, to_result
-from gateway.service import ScanContext, ScanService
-from kernel.client_ip import client_ip
+from gateway.service import ScanService
 from kernel.db import utcnow
 from kernel.errors import DomainError
 from kernel.problems import (
@@ -111,19 +109,15 @@ class ScanFastPath:
             elif key == b"user-agent":
                 user_agent = value.decode("latin-1")
         peer = scope.get("client")
-        location = data.location
-        ctx = ScanContext(
-            ip=client_ip(
-                peer[0] if peer else None, forwarded_for, settings.gateway.trusted_proxies
-            ),
-            device_id=data.device_id,
-            channel="json",
-            user_agent=user_agent,
-            gps=GpsFix(location.lat, location.lon, location.accuracy_m) if location else None,
-        )
         scans: ScanService = state.scans
         try:
-            link = parse_digital_link(data.url, field="url")
+            link, ctx = api_scan(
+                data,
+                settings,
+                peer=peer[0] if peer else None,
+                forwarded_for=forwarded_for,
+                user_agent=user_agent,
+            )
             outcome = await scans.scan(link, ctx)
         except DomainError as exc:
             status, extra_headers, problem = domain_problem(exc)

@@ -12,11 +12,10 @@ from litestar.response import Template
 from sqlalchemy import text
 
 from anticounterfeit.gs1.digital_link import DigitalLink, parse_digital_link
-from gateway.geo import GpsFix
+from gateway.scan_request import api_scan, scan_context
 from gateway.schemas import ScanIn, ScanResult, to_result
-from gateway.service import ScanContext, ScanService
+from gateway.service import ScanService
 from kernel.cache import REDIS_DOWN_ERRORS
-from kernel.client_ip import client_ip
 from kernel.db import utcnow
 from kernel.devices import DEVICE_COOKIE
 from kernel.runtime import Runtime
@@ -33,9 +32,8 @@ def _scans(state: State) -> ScanService:
     return service
 
 
-def _client_ip(request: Request[Any, Any, Any], settings: Settings) -> str:
-    peer = request.client.host if request.client else None
-    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.gateway.trusted_proxies)
+def _peer(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
@@ -53,11 +51,13 @@ async def _resolve(request: Request[Any, Any, Any], link: DigitalLink) -> Respon
         device_id = secrets.token_urlsafe(16)
     assert device_id is not None
     html = _wants_html(request)
-    ctx = ScanContext(
-        ip=_client_ip(request, settings),
+    ctx = scan_context(
+        settings,
+        peer=_peer(request),
+        forwarded_for=request.headers.get("x-forwarded-for"),
+        user_agent=request.headers.get("user-agent"),
         device_id=device_id,
         channel="html" if html else "json",
-        user_agent=request.headers.get("user-agent"),
     )
     outcome = await _scans(request.app.state).scan(link, ctx)
     result = to_result(outcome, utcnow())
@@ -118,18 +118,12 @@ async def create_scan(request: Request[Any, Any, Any], data: JSONBody[ScanIn]) -
     """Check the scanned content `url` (a GS1 Digital Link) for the app install `device_id`,
     with an optional GPS `location`. Always JSON."""
     settings: Settings = request.app.state.settings
-    link = parse_digital_link(data.url, field="url")
-    gps = (
-        GpsFix(data.location.lat, data.location.lon, data.location.accuracy_m)
-        if data.location
-        else None
-    )
-    ctx = ScanContext(
-        ip=_client_ip(request, settings),
-        device_id=data.device_id,
-        channel="json",
+    link, ctx = api_scan(
+        data,
+        settings,
+        peer=_peer(request),
+        forwarded_for=request.headers.get("x-forwarded-for"),
         user_agent=request.headers.get("user-agent"),
-        gps=gps,
     )
     outcome = await _scans(request.app.state).scan(link, ctx)
     return to_result(outcome, utcnow())
