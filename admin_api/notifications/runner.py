@@ -1,4 +1,5 @@
-"""Where the delivery worker runs: ``scanguard worker`` or inside the server (demo).
+"""Where the delivery worker runs: ``scanguard worker`` or inside the server (demo; started
+by ``admin_api.state.AppServices``).
 
 ``build_worker`` is the one place that wires the worker to the domains: audiences of event
 families (a recall's distributors and consumers) and the WeChat sender.
@@ -8,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import structlog
-from litestar import Litestar
 
 from admin_api.notifications.audiences import RecallAudience, WeChatRecallSender
 from admin_api.notifications.worker import NotificationWorker
 from kernel.runtime import Runtime
 from kernel.wechat import WeChatClient
 
-__all__ = ["build_worker", "notifications_lifespan", "run_worker"]
+__all__ = ["build_worker", "run_worker"]
 
 log = structlog.get_logger("admin_api.notifications.runner")
 
@@ -65,26 +63,3 @@ async def run_worker(
             loop.remove_signal_handler(sig)
         await worker.close()
     return worker.snapshot()
-
-
-@asynccontextmanager
-async def notifications_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Run the worker inside the server when ``notification_worker_in_process`` is set.
-
-    Entered after the main lifespan (which put ``runtime`` on ``app.state``), left before it.
-    """
-    runtime: Runtime = app.state.runtime
-    if not runtime.settings.notifications.worker_in_process:
-        app.state.notification_worker = None
-        yield
-        return
-    worker = build_worker(runtime)
-    app.state.notification_worker = worker
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="notification-worker")
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-        await worker.close()
