@@ -19,7 +19,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "IdempotencyKeyHeader",
     "fingerprint",
+    "idempotency_key_header",
     "key_reused",
     "run_once",
 ]
@@ -36,14 +37,22 @@ __all__ = [
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 R = TypeVar("R")
 
+
+def idempotency_key_header(max_length: int, *, description: str | None = None) -> HeaderParameter:
+    """The ``Idempotency-Key`` header parameter of an endpoint.
+
+    Use as ``Annotated[str | None, idempotency_key_header(100)] = None``. Each endpoint keeps
+    its documented maximum length (and description, if any), so the factory takes them.
+    """
+    return HeaderParameter(
+        name=IDEMPOTENCY_HEADER, min_length=1, max_length=max_length, description=description
+    )
+
+
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(
-        header=IDEMPOTENCY_HEADER,
-        required=False,
-        min_length=1,
-        max_length=200,
-        description="repeat-safe retries: the same key and request replay the first answer",
+    idempotency_key_header(
+        200, description="repeat-safe retries: the same key and request replay the first answer"
     ),
 ]
 

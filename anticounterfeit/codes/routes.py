@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,7 @@ from anticounterfeit.codes.schemas import (
 )
 from kernel.auth import Principal
 from kernel.guards import BRAND_WRITE, provide_principal
+from kernel.idempotency import idempotency_key_header
 from kernel.settings import Settings
 from kernel.tenancy import provide_acting_brand
 from kernel.uow import after_commit
@@ -125,10 +126,7 @@ class RollController(Controller):
         principal: NamedDependency[Principal],
         acting_brand: NamedDependency[uuid.UUID],
         data: JSONBody[IssueRollIn],
-        idempotency_key: Annotated[
-            str | None,
-            HeaderParameter(name="Idempotency-Key", min_length=1, max_length=100),
-        ] = None,
+        idempotency_key: Annotated[str | None, idempotency_key_header(100)] = None,
     ) -> Response[RollOut]:
         """Issue a roll of ``count`` codes for a product (brand admins).
 
