@@ -22,12 +22,12 @@ from litestar.template.config import TemplateConfig
 
 import admin_api.notifications.routes
 import admin_api.routes
-import admin_api.trace_routes
 import anticounterfeit.plugin
 import channel_control.plugin
 import gateway.plugin
 import loyalty.plugin
 from admin_api.notifications.runner import notifications_lifespan
+from admin_api.trace_sources import TRACE_SOURCES
 from admin_api.users import active_user_guard
 from anticounterfeit.catalogue import services as catalogue
 from anticounterfeit.codes.format import Keyring
@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             diversion=diversion,
             principal_guard=active_user_guard(runtime.session_factory),
             brand_exists=catalogue.brand_exists,
+            trace_sources=TRACE_SOURCES,
         )
         await metadata.start()
         await destinations.start()
@@ -116,7 +117,6 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.plugin.ROUTES,
             *channel_control.plugin.ROUTES,
-            *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
             *loyalty.plugin.ROUTES,
         ],
