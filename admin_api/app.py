@@ -18,7 +18,6 @@ from litestar.template.config import TemplateConfig
 
 import admin_api.notifications.routes
 import admin_api.routes
-import admin_api.trace_routes
 import anticounterfeit.plugin
 import channel_control.plugin
 import gateway.plugin
@@ -55,7 +54,6 @@ def create_app(settings: Settings) -> Litestar:
             *admin_api.routes.ROUTES,
             *anticounterfeit.plugin.ROUTES,
             *channel_control.plugin.ROUTES,
-            *admin_api.trace_routes.ROUTES,
             *admin_api.notifications.routes.ROUTES,
             *loyalty.plugin.ROUTES,
         ],

@@ -17,6 +17,7 @@ from litestar import Litestar
 
 from admin_api.notifications.runner import build_worker
 from admin_api.notifications.worker import NotificationWorker
+from admin_api.trace_sources import TRACE_SOURCES
 from admin_api.users import active_user_guard
 from anticounterfeit.catalogue import services as catalogue
 from anticounterfeit.codes.format import Keyring
@@ -104,6 +105,7 @@ class AppServices:
             "diversion": self.diversion,
             "principal_guard": self.principal_guard,
             "brand_exists": self.brand_exists,
+            "trace_sources": TRACE_SOURCES,
             "notification_worker": self.notification_worker,
             "wechat": self.wechat,
             "loyalty": self.loyalty,

@@ -1,8 +1,9 @@
-"""Read-only scan questions of traceability and recalls (issue 6), for admin_api.
+"""Read-only scan questions of traceability and recalls (issue 6): the ``ScanSource`` of
+``anticounterfeit.trace.ports`` (this module is that implementation; value types from there).
 
 Kept beside ``gateway.queries`` (same contract: the caller's session, read only) so the two
 domains' helpers do not edit one file. A range is a half-open code_id interval ``[lo, hi)``
-(``anticounterfeit.genealogy.CodeRange``); every query is an index range scan
+(``anticounterfeit.trace.code_ranges.CodeRange``); every query is an index range scan
 (``code_first_scans``' primary key, ``scans``' ``(code_id, scanned_at)``), never one query per
 code.
 """
@@ -11,13 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from anticounterfeit.trace.ports import HitGroup, RangeScanCounts, RecallHits, ScanRow
 from gateway.models import CodeFirstScan, Scan
 
 __all__ = [
@@ -31,41 +31,6 @@ __all__ = [
     "scanners_in_ranges",
     "scans_in_ranges",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class RangeScanCounts:
-    units_scanned: int  # distinct codes with a recorded first (genuine) scan
-    scans: int  # all logged scans of codes in the range (repeats included)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanRow:
-    scan_uid: uuid.UUID
-    scanned_at: datetime
-    code_id: int
-    verdict: str
-    device_hash: str
-    country: str | None
-    region: str | None
-    city: str | None
-    distributor_id: uuid.UUID | None
-    recall_id: uuid.UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class HitGroup:
-    key: str | None  # a region code or a distributor id (as text); None: unknown
-    scans: int
-    units: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecallHits:
-    scans: int
-    units: int
-    by_region: list[HitGroup]
-    by_distributor: list[HitGroup]
 
 
 _UNION_CHUNK = 200  # SQLite allows 500 terms in one compound SELECT

@@ -6,7 +6,7 @@
 
 Builds a scratch schema with the real migrations, inserts the genealogy (one roll row per
 batch: codes are never rows), bulk-loads the scans with COPY, runs ``VACUUM ANALYZE``, then
-times the forward trace service (``admin_api.traces.forward_trace``: the whole work of
+times the forward trace service (``anticounterfeit.trace.traces.forward_trace``: the whole work of
 ``GET /v1/admin/traces/forward`` but JSON encoding) and a recall's affected set over the same
 lot. Prints each run and the median, plus the plan of the scan-count query (index-backed).
 """
@@ -26,10 +26,10 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from admin_api import recall_reports, traces
 from admin_api.app import create_app
+from admin_api.trace_sources import TRACE_SOURCES
 from anticounterfeit.codes.format import Keyring
-from anticounterfeit.trace import recalls
+from anticounterfeit.trace import recall_reports, recalls, traces
 from anticounterfeit.trace.recalls import ScopeIn
 from kernel import accounts
 from kernel.auth import Role, TokenPurpose, encode_token
@@ -260,6 +260,30 @@ async def _http_forward(
             return await _time("forward trace over HTTP (GET /v1/admin/traces/forward)", runs, call)
 
 
+async def _forward_trace(
+    factory: async_sessionmaker[AsyncSession], keyring: Keyring, brand: uuid.UUID, lot: uuid.UUID
+) -> str:
+    async with factory() as session:
+        trace = await traces.forward_trace(
+            session,
+            TRACE_SOURCES,
+            keyring,
+            brand,
+            material_lot_id=lot,
+            batch_id=None,
+            detail="batches",
+            with_lists=True,
+            limit=50,
+            offset=0,
+        )
+    assert trace.batch_rows is not None
+    return (
+        f"{trace.batches} batches, {trace.units_issued:,} codes, "
+        f"{trace.units_scanned:,} units scanned, {trace.scans:,} scans, "
+        f"{len(trace.batch_rows)} detail rows"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
@@ -289,24 +313,7 @@ async def main() -> None:
         keyring = Keyring.from_mapping(settings.auth.code_keyring)
 
         async def forward() -> str:
-            async with factory() as session:
-                trace = await traces.forward_trace(
-                    session,
-                    keyring,
-                    brand,
-                    material_lot_id=lot,
-                    batch_id=None,
-                    detail="batches",
-                    with_lists=True,
-                    limit=50,
-                    offset=0,
-                )
-            assert trace.batch_rows is not None
-            return (
-                f"{trace.batches} batches, {trace.units_issued:,} codes, "
-                f"{trace.units_scanned:,} units scanned, {trace.scans:,} scans, "
-                f"{len(trace.batch_rows)} detail rows"
-            )
+            return await _forward_trace(factory, keyring, brand, lot)
 
         async with factory() as session:
             recall = await recalls.create_recall(
@@ -323,7 +330,7 @@ async def main() -> None:
 
         async def affected() -> str:
             async with factory() as session:
-                result = await recall_reports.affected_set(session, recall)
+                result = await recall_reports.affected_set(session, TRACE_SOURCES, recall)
             return f"{result.units_issued:,} units issued, {result.units_scanned:,} scanned"
 
         forward_median = await _time("forward trace (material lot)", args.runs, forward)

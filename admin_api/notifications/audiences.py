@@ -1,7 +1,7 @@
 """Audiences and senders the worker uses beyond the event payload: recalls and WeChat.
 
 - ``RecallAudience``: a ``recall.*`` event reaches the recall's affected distributors and the
-  consumers who scanned affected units (``admin_api.recall_reports``), page by page.
+  consumers who scanned affected units (``anticounterfeit.trace.recall_reports``), page by page.
 - ``WeChatRecallSender``: a subscribe message through the loyalty domain's ``WeChatClient``.
 """
 
@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api import recall_reports
 from admin_api.notifications.worker import ConsumerTarget, SendOutcome
+from admin_api.trace_sources import TRACE_SOURCES
+from anticounterfeit.trace import recall_reports
 from kernel.errors import NotFound
 from kernel.outbox import OutboxEvent
 from kernel.wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatRejected
@@ -49,6 +50,7 @@ class RecallAudience:
         try:
             return await recall_reports.recall_distributor_ids(
                 session,
+                TRACE_SOURCES,
                 event.brand_id,
                 recall_id,
                 after=uuid.UUID(after) if after else None,
@@ -67,7 +69,7 @@ class RecallAudience:
             return []
         try:
             return await recall_reports.recall_consumer_targets(
-                session, event.brand_id, recall_id, after=after, limit=limit
+                session, TRACE_SOURCES, event.brand_id, recall_id, after=after, limit=limit
             )
         except NotFound:
             return []

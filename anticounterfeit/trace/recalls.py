@@ -39,6 +39,7 @@ from kernel.pagination import fetch_page
 
 __all__ = [
     "DistributorProgress",
+    "RecallStatus",
     "ScopeIn",
     "activate_recall",
     "affected_roll_ids",

@@ -1,4 +1,5 @@
-"""Read-only channel questions of recalls and traces (issue 6), for admin_api.
+"""Read-only channel questions of recalls and traces (issue 6): the ``ChannelSource`` of
+``anticounterfeit.trace.ports`` (this module is that implementation; value types from there).
 
 Who holds the units of some code ranges now — the current-position projection (a unit's own
 position, its case's, its case's pallet's: the newest wins, as ``destination`` resolves a
@@ -19,7 +20,17 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channel_control.logistics.aggregation import container_label
+from anticounterfeit.codes.format import Keyring
+from anticounterfeit.codes.metadata import CodeMetadataService
+from anticounterfeit.trace.ports import (
+    IdentifiedContainer,
+    PackingPeriod,
+    RangePacking,
+    RangeShipment,
+    ShipmentFacts,
+)
+from channel_control.logistics import whereabouts
+from channel_control.logistics.aggregation import container_label, container_units
 from channel_control.logistics.destination import Position
 from channel_control.logistics.models import Aggregation, Container, Shipment, ShipmentLine
 from channel_control.logistics.positions import (
@@ -28,12 +39,15 @@ from channel_control.logistics.positions import (
     open_aggregations,
     unit_position_rows,
 )
-from channel_control.logistics.units import Piece, coalesce, pieces
+from channel_control.logistics.units import Piece, UnitChecker, coalesce, pieces
 
 __all__ = [
     "RangePacking",
     "RangeShipment",
+    "code_channel_history",
+    "identify_container",
     "range_channel_history",
+    "shipment_facts",
     "units_by_holder",
 ]
 
@@ -79,30 +93,6 @@ async def units_by_holder(
     return dict(totals)
 
 
-@dataclass(frozen=True, slots=True)
-class RangePacking:
-    """An aggregation period touching the ranges: ``units`` of them in a case
-    (``child_label`` None), or a case holding ``units`` of them on a pallet."""
-
-    parent_kind: str
-    parent_label: str
-    child_label: str | None
-    units: int
-    packed_at: datetime
-    packed_operation_id: uuid.UUID
-    unpacked_at: datetime | None
-    unpacked_operation_id: uuid.UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class RangeShipment:
-    """A shipment that carried ``units`` of the ranges (loose, or in a case or on a pallet at
-    the time it was shipped)."""
-
-    shipment: Shipment
-    units: int
-
-
 def _overlap(lo: int, hi: int, ranges: list[tuple[int, int]]) -> int:
     return sum(max(0, min(hi, b) - max(lo, a)) for a, b in ranges)
 
@@ -111,14 +101,35 @@ def _active(row: Aggregation, at: datetime) -> bool:
     return row.packed_at <= at and (row.unpacked_at is None or at < row.unpacked_at)
 
 
-async def range_channel_history(
-    session: AsyncSession, brand_id: uuid.UUID, code_ranges: Iterable[tuple[int, int]]
-) -> tuple[list[RangePacking], list[RangeShipment]]:
-    """Packing periods and shipments that touched units of the code_id ranges (for a batch's
-    EPCIS export): index range reads on aggregations and shipment lines, never per code."""
-    ranges = coalesce(code_ranges)
-    if not ranges:
-        return [], []
+@dataclass(frozen=True, slots=True)
+class _Touching:
+    """Aggregation rows of a range query: items' rows, their cases' rows on pallets, and the
+    containers of both."""
+
+    ranges: list[tuple[int, int]]
+    item_rows: list[Aggregation]
+    pallet_rows: list[Aggregation]
+    containers: dict[uuid.UUID, Container]
+    container_ids: set[uuid.UUID]
+
+    @property
+    def case_ids(self) -> set[uuid.UUID]:
+        return {r.parent_id for r in self.item_rows}
+
+    def label(self, container_id: uuid.UUID) -> str:
+        return container_label(self.containers[container_id])
+
+    def units_in(self, case_id: uuid.UUID, at: datetime) -> int:
+        return sum(
+            _overlap(int(r.child_start or 0), int(r.child_end or 0), self.ranges)
+            for r in self.item_rows
+            if r.parent_id == case_id and _active(r, at)
+        )
+
+
+async def _touching(
+    session: AsyncSession, brand_id: uuid.UUID, ranges: list[tuple[int, int]]
+) -> _Touching:
     touching = or_(
         *(and_(Aggregation.child_start < hi, Aggregation.child_end > lo) for lo, hi in ranges)
     )
@@ -155,36 +166,32 @@ async def range_channel_history(
         if container_ids
         else {}
     )
+    return _Touching(ranges, item_rows, pallet_rows, containers, container_ids)
 
-    def units_in(case_id: uuid.UUID, at: datetime) -> int:
-        return sum(
-            _overlap(int(r.child_start or 0), int(r.child_end or 0), ranges)
-            for r in item_rows
-            if r.parent_id == case_id and _active(r, at)
-        )
 
+def _range_packings(t: _Touching) -> list[RangePacking]:
     packings = [
         RangePacking(
-            containers[r.parent_id].kind,
-            container_label(containers[r.parent_id]),
+            t.containers[r.parent_id].kind,
+            t.label(r.parent_id),
             None,
-            _overlap(int(r.child_start or 0), int(r.child_end or 0), ranges),
+            _overlap(int(r.child_start or 0), int(r.child_end or 0), t.ranges),
             r.packed_at,
             r.packed_op_id,
             r.unpacked_at,
             r.unpacked_op_id,
         )
-        for r in item_rows
+        for r in t.item_rows
     ]
-    for r in pallet_rows:
+    for r in t.pallet_rows:
         assert r.child_container_id is not None
-        units = units_in(r.child_container_id, r.packed_at)
+        units = t.units_in(r.child_container_id, r.packed_at)
         if units:
             packings.append(
                 RangePacking(
-                    containers[r.parent_id].kind,
-                    container_label(containers[r.parent_id]),
-                    container_label(containers[r.child_container_id]),
+                    t.containers[r.parent_id].kind,
+                    t.label(r.parent_id),
+                    t.label(r.child_container_id),
                     units,
                     r.packed_at,
                     r.packed_op_id,
@@ -192,9 +199,27 @@ async def range_channel_history(
                     r.unpacked_op_id,
                 )
             )
-    line_touching = or_(
-        *(and_(ShipmentLine.code_start < hi, ShipmentLine.code_end > lo) for lo, hi in ranges)
+    packings.sort(key=lambda p: p.packed_at)
+    return packings
+
+
+def shipment_facts(shipment: Shipment) -> ShipmentFacts:
+    return ShipmentFacts(
+        id=shipment.id,
+        from_distributor_id=shipment.from_distributor_id,
+        to_distributor_id=shipment.to_distributor_id,
+        shipped_at=shipment.shipped_at,
+        received_at=shipment.received_at,
     )
+
+
+async def _range_shipments(
+    session: AsyncSession, brand_id: uuid.UUID, t: _Touching
+) -> list[RangeShipment]:
+    line_touching = or_(
+        *(and_(ShipmentLine.code_start < hi, ShipmentLine.code_end > lo) for lo, hi in t.ranges)
+    )
+    case_ids = t.case_ids
     carried: dict[uuid.UUID, int] = defaultdict(int)
     shipments: dict[uuid.UUID, Shipment] = {}
     for shipment, line in (
@@ -203,7 +228,7 @@ async def range_channel_history(
             .join(ShipmentLine, ShipmentLine.shipment_id == Shipment.id)
             .where(
                 Shipment.brand_id == brand_id,
-                or_(line_touching, ShipmentLine.container_id.in_(container_ids)),
+                or_(line_touching, ShipmentLine.container_id.in_(t.container_ids)),
             )
         )
     ).all():
@@ -211,19 +236,87 @@ async def range_channel_history(
         at = shipment.shipped_at
         if line.container_id is None:
             carried[shipment.id] += _overlap(
-                int(line.code_start or 0), int(line.code_end or 0), ranges
+                int(line.code_start or 0), int(line.code_end or 0), t.ranges
             )
         elif line.container_id in case_ids:
-            carried[shipment.id] += units_in(line.container_id, at)
+            carried[shipment.id] += t.units_in(line.container_id, at)
         else:  # a pallet: the cases on it at the time
             carried[shipment.id] += sum(
-                units_in(r.child_container_id, at)
-                for r in pallet_rows
+                t.units_in(r.child_container_id, at)
+                for r in t.pallet_rows
                 if r.parent_id == line.container_id
                 and r.child_container_id is not None
                 and _active(r, at)
             )
-    moved = [RangeShipment(shipments[s], units) for s, units in carried.items() if units > 0]
-    packings.sort(key=lambda p: p.packed_at)
+    moved = [
+        RangeShipment(shipment_facts(shipments[s]), units)
+        for s, units in carried.items()
+        if units > 0
+    ]
     moved.sort(key=lambda m: m.shipment.shipped_at)
-    return packings, moved
+    return moved
+
+
+async def range_channel_history(
+    session: AsyncSession, brand_id: uuid.UUID, code_ranges: Iterable[tuple[int, int]]
+) -> tuple[list[RangePacking], list[RangeShipment]]:
+    """Packing periods and shipments that touched units of the code_id ranges (for a batch's
+    EPCIS export): index range reads on aggregations and shipment lines, never per code."""
+    ranges = coalesce(code_ranges)
+    if not ranges:
+        return [], []
+    touching = await _touching(session, brand_id, ranges)
+    return _range_packings(touching), await _range_shipments(session, brand_id, touching)
+
+
+async def identify_container(
+    session: AsyncSession,
+    keyring: Keyring,
+    metadata: CodeMetadataService,
+    brand_id: uuid.UUID,
+    *,
+    code: str | None,
+    sscc: str | None,
+) -> IdentifiedContainer | str | None:
+    """The case or pallet a code or an SSCC names, with what it holds now; None for a unit;
+    why not (``whereabouts.identify``'s reasons, ``void`` included) as text."""
+    found = await whereabouts.identify(
+        session, UnitChecker(keyring, metadata, brand_id), code=code, sscc=sscc
+    )
+    if isinstance(found, str):
+        return found
+    if found.container is None:
+        return None
+    container = found.container
+    return IdentifiedContainer(
+        kind=container.kind,
+        label=container_label(container),
+        code_ranges=await container_units(session, container),
+    )
+
+
+async def code_channel_history(
+    session: AsyncSession,
+    keyring: Keyring,
+    metadata: CodeMetadataService,
+    brand_id: uuid.UUID,
+    code: str,
+) -> tuple[list[PackingPeriod], list[ShipmentFacts]]:
+    """One code's aggregation periods and the shipments that carried it (404 ``unknown_code``
+    when it is not the brand's)."""
+    history = await whereabouts.whereabouts(
+        session, UnitChecker(keyring, metadata, brand_id), code=code, sscc=None
+    )
+    periods = [
+        PackingPeriod(
+            parent_id=p.parent_id,
+            parent_label=p.parent_label,
+            child_container_id=p.child_container_id,
+            packed_at=p.packed_at,
+            packed_operation_id=p.packed_operation_id,
+            unpacked_at=p.unpacked_at,
+            unpacked_operation_id=p.unpacked_operation_id,
+        )
+        for p in history.aggregation
+    ]
+    return periods, [shipment_facts(entry.shipment) for entry in history.chain]

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from admin_api.recall_reports import coalesce_code_ids
 from anticounterfeit.codes.metadata import Segment, compile_segments, overlay_recalls
 from anticounterfeit.trace.genealogy import CodeRange
+from anticounterfeit.trace.recall_reports import coalesce_code_ids
 
 BATCHES = [uuid.UUID(int=i + 1) for i in range(3)]
 RECALLS = [uuid.UUID(int=100 + i) for i in range(3)]

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from admin_api import recall_reports
+from anticounterfeit.trace import recall_reports
 from gateway.models import Scan
 from kernel.auth import Role
 from kernel.outbox import OutboxEvent
@@ -296,11 +296,21 @@ async def test_distributors_confirm_quantities_and_the_recall_shows_progress(
     # Confirmed distributors are part of the recall's audience.
     async with app.state.session_factory() as session:
         ids = await recall_reports.recall_distributor_ids(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=10
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=None,
+            limit=10,
         )
         assert ids == sorted([north.id, south.id])
         page = await recall_reports.recall_distributor_ids(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=ids[0], limit=10
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=ids[0],
+            limit=10,
         )
         assert page == ids[1:]
 
@@ -344,7 +354,12 @@ async def test_consumer_targets_are_the_scanners_of_affected_codes(
         after = None
         while True:
             page = await recall_reports.recall_consumer_targets(
-                session, w.brand.id, uuid.UUID(recall["id"]), after=after, limit=2
+                session,
+                app.state.trace_sources,
+                w.brand.id,
+                uuid.UUID(recall["id"]),
+                after=after,
+                limit=2,
             )
             if not page:
                 break
@@ -507,13 +522,28 @@ async def test_claimed_units_are_counted_and_claimers_reached_on_wechat(
 
     async with app.state.session_factory() as session:
         first = await recall_reports.recall_consumer_targets(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=1
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=None,
+            limit=1,
         )
         second = await recall_reports.recall_consumer_targets(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=first[-1].key, limit=5
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=first[-1].key,
+            limit=5,
         )
         done = await recall_reports.recall_consumer_targets(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=second[-1].key, limit=5
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=second[-1].key,
+            limit=5,
         )
     assert [t.device_hash is not None for t in first] == [True]
     assert [(t.wechat_openid, t.device_hash) for t in second] == [(who.openid, None)]
@@ -579,7 +609,12 @@ async def test_units_shipped_per_distributor_through_cases_pallets_and_returns(
     assert started.payload["distributor_ids"] == sorted([str(north.id), str(south.id)])
     async with app.state.session_factory() as session:
         ids = await recall_reports.recall_distributor_ids(
-            session, w.brand.id, uuid.UUID(recall["id"]), after=None, limit=10
+            session,
+            app.state.trace_sources,
+            w.brand.id,
+            uuid.UUID(recall["id"]),
+            after=None,
+            limit=10,
         )
     assert ids == sorted([north.id, south.id])
     forward = await client.get(

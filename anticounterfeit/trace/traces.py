@@ -20,7 +20,6 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api.recall_reports import coalesce_code_ids, units_claimed
 from anticounterfeit.catalogue.models import Batch, Product
 from anticounterfeit.codes.format import Keyring, encode_code, verify_code
 from anticounterfeit.codes.identity import split_code_id
@@ -28,12 +27,10 @@ from anticounterfeit.codes.metadata import CodeMetadataService, CodeState, RollM
 from anticounterfeit.codes.models import CodeRoll
 from anticounterfeit.gs1.digital_link import parse_digital_link
 from anticounterfeit.trace import genealogy
-from anticounterfeit.trace.genealogy import BatchGenealogy, CodeRange
-from channel_control.logistics import aggregation, whereabouts
-from channel_control.logistics.queries import units_by_holder
-from channel_control.logistics.units import UnitChecker
-from gateway import trace_queries
-from gateway.trace_queries import HitGroup, RangeScanCounts, ScanRow
+from anticounterfeit.trace.code_ranges import CodeRange
+from anticounterfeit.trace.genealogy import BatchGenealogy
+from anticounterfeit.trace.ports import HitGroup, RangeScanCounts, ScanRow, TraceSources
+from anticounterfeit.trace.recall_reports import coalesce_code_ids, units_claimed
 from kernel.auth import Principal, Role
 from kernel.errors import InvalidInput, NotFound
 
@@ -113,6 +110,7 @@ class BackwardTrace:
 
 async def backward_from_identifier(
     session: AsyncSession,
+    sources: TraceSources,
     metadata: CodeMetadataService,
     keyring: Keyring,
     brand_id: uuid.UUID,
@@ -122,23 +120,20 @@ async def backward_from_identifier(
 ) -> BackwardTrace:
     """From a unit's code, a case's code or a pallet's SSCC (channel_control identifies which)
     back to batches, materials and suppliers; a container traces through its contents."""
-    found = await whereabouts.identify(
-        session, UnitChecker(keyring, metadata, brand_id), code=code, sscc=sscc
+    found = await sources.channel.identify_container(
+        session, keyring, metadata, brand_id, code=code, sscc=sscc
     )
     field = "sscc" if sscc is not None else "code"
     if isinstance(found, str) and found != "void":
         raise NotFound(
             f"no such unit, case or pallet ({found})", code="code_not_found", field=field
         )
-    if isinstance(found, str) or found.container is None:
+    if isinstance(found, str) or found is None:
         assert code is not None  # an SSCC always names a container
         return await backward_from_code(
             session, await resolve_code(metadata, keyring, brand_id, code), brand_id
         )
-    container = found.container
-    contents = await genealogy.code_ranges_in(
-        session, brand_id, await aggregation.container_units(session, container)
-    )
+    contents = await genealogy.code_ranges_in(session, brand_id, found.code_ranges)
     units: dict[uuid.UUID | None, int] = defaultdict(int)
     for r in contents:
         units[r.batch_id] += r.count
@@ -150,8 +145,8 @@ async def backward_from_identifier(
         None,
         None,
         ContainerContents(
-            kind=container.kind,
-            label=aggregation.container_label(container),
+            kind=found.kind,
+            label=found.label,
             units=sum(units.values()),
             batches=batches,
         ),
@@ -231,6 +226,7 @@ class ForwardTrace:
 
 async def forward_trace(
     session: AsyncSession,
+    sources: TraceSources,
     keyring: Keyring,
     brand_id: uuid.UUID,
     *,
@@ -270,7 +266,7 @@ async def forward_trace(
     ranges = await genealogy.code_ranges_of_batches(session, brand_id, batches)
     coalesced = coalesce_code_ids(ranges)
     # One pass over the scans, per batch (a code belongs to one batch: the sums are totals).
-    counts = await _counts_by_batch(session, ranges)
+    counts = await _counts_by_batch(session, sources, ranges)
     trace = ForwardTrace(
         root_kind=root_kind,
         root_id=root_id,
@@ -282,7 +278,7 @@ async def forward_trace(
         units_void=sum(r.void for r in ranges),
         units_scanned=sum(c.units_scanned for c in counts.values()),
         scans=sum(c.scans for c in counts.values()),
-        units_claimed=await units_claimed(session, brand_id, coalesced),
+        units_claimed=await units_claimed(session, sources, brand_id, coalesced),
         detail_kind=detail,
         detail_total=None,
     )
@@ -294,23 +290,26 @@ async def forward_trace(
         )
         return _with(trace, len(batches), batch_rows=rows)
     if detail == "scans":
-        scans = await trace_queries.scans_in_ranges(
+        scans = await sources.scans.scans_in_ranges(
             session, brand_id, coalesced, limit=limit, offset=offset
         )
         return _with(trace, trace.scans, scan_rows=await _with_serials(session, keyring, scans))
-    at_distributors = await _distributor_rows(session, brand_id, coalesced)
+    at_distributors = await _distributor_rows(session, sources, brand_id, coalesced)
     return _with(
         trace, len(at_distributors), distributor_rows=at_distributors[offset : offset + limit]
     )
 
 
 async def _distributor_rows(
-    session: AsyncSession, brand_id: uuid.UUID, coalesced: list[tuple[int, int]]
+    session: AsyncSession,
+    sources: TraceSources,
+    brand_id: uuid.UUID,
+    coalesced: list[tuple[int, int]],
 ) -> list[DistributorTraceRow]:
-    held = await units_by_holder(session, brand_id, coalesced)
+    held = await sources.channel.units_by_holder(session, brand_id, coalesced)
     scanned: dict[uuid.UUID | None, HitGroup] = {
         uuid.UUID(g.key) if g.key else None: g
-        for g in await trace_queries.scan_groups_in_ranges(session, brand_id, coalesced)
+        for g in await sources.scans.scan_groups_in_ranges(session, brand_id, coalesced)
     }
     rows = [
         DistributorTraceRow(
@@ -374,7 +373,7 @@ async def _batch_rows(
 
 
 async def _counts_by_batch(
-    session: AsyncSession, ranges: list[CodeRange]
+    session: AsyncSession, sources: TraceSources, ranges: list[CodeRange]
 ) -> dict[uuid.UUID | None, RangeScanCounts]:
     """Units scanned and scans per batch: its ranges coalesced, one UNION ALL query per 200
     ranges (each an index range scan), never a query per batch or per code."""
@@ -389,7 +388,7 @@ async def _counts_by_batch(
             owners.append(batch_id)
     totals: dict[uuid.UUID | None, RangeScanCounts] = {}
     for owner, c in zip(
-        owners, await trace_queries.scan_counts_in_ranges(session, flat), strict=True
+        owners, await sources.scans.scan_counts_in_ranges(session, flat), strict=True
     ):
         before = totals.get(owner, RangeScanCounts(0, 0))
         totals[owner] = RangeScanCounts(

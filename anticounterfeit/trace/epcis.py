@@ -7,7 +7,7 @@ Events, oldest first:
 - ``ObjectEvent`` OBSERVE, bizStep ``holding``, disposition ``recalled``: a recall became active
   over the codes (and, when closed, nothing is "un-recalled": EPCIS history is append-only).
 - Packing/unpacking (``AggregationEvent``) and shipping/receiving (``ObjectEvent`` OBSERVE)
-  come from channel_control's history once it offers a read function (see docs).
+  come from channel_control's history (``ChannelSource`` of ``anticounterfeit.trace.ports``).
 
 Identifiers are GS1 Digital Link URIs on the brand's resolver
 (``settings.gateway.resolver_base_url``):
@@ -27,17 +27,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api.traces import ResolvedCode
 from anticounterfeit.catalogue.models import Batch, Product
 from anticounterfeit.codes.models import CodeRangeEvent, CodeRoll, RangeAction
 from anticounterfeit.gs1.digital_link import digital_link_prefix, format_digital_link
 from anticounterfeit.trace import genealogy, recalls
-from anticounterfeit.trace.genealogy import CodeRange
+from anticounterfeit.trace.code_ranges import CodeRange
 from anticounterfeit.trace.models import Recall
-from channel_control.logistics.aggregation import AggregationRecord
-from channel_control.logistics.models import Shipment
-from channel_control.logistics.queries import RangePacking, RangeShipment, range_channel_history
-from channel_control.logistics.whereabouts import ChainEntry
+from anticounterfeit.trace.ports import (
+    PackingPeriod,
+    RangePacking,
+    RangeShipment,
+    ShipmentFacts,
+    TraceSources,
+)
+from anticounterfeit.trace.traces import ResolvedCode
 from kernel.db import utcnow
 from kernel.errors import NotFound
 
@@ -219,7 +222,11 @@ async def _recalls_over(
 
 
 async def batch_document(
-    session: AsyncSession, resolver_base_url: str, brand_id: uuid.UUID, batch_id: uuid.UUID
+    session: AsyncSession,
+    sources: TraceSources,
+    resolver_base_url: str,
+    brand_id: uuid.UUID,
+    batch_id: uuid.UUID,
 ) -> dict[str, Any]:
     """The EPCIS document of a batch: class-level events over its code ranges."""
     batch = (
@@ -238,7 +245,7 @@ async def batch_document(
     intervals = [_Interval(r.roll_id, r.seq_start, r.seq_end) for r in ranges]
     events = _lifecycle_events(ranges, await _range_events(session, intervals), what)
     events += _recall_events(await _recalls_over(session, brand_id, intervals), what)
-    packings, moved = await range_channel_history(
+    packings, moved = await sources.channel.range_channel_history(
         session, brand_id, [(r.lo_code_id, r.hi_code_id) for r in ranges]
     )
     events += _range_channel_events(resolver_base_url, epc_class, packings, moved)
@@ -256,8 +263,8 @@ def _container_uri(resolver_base_url: str, label: str) -> str:
 def _channel_events(
     resolver_base_url: str,
     epc: str,
-    periods: Sequence[AggregationRecord],
-    chain: Sequence[ChainEntry],
+    periods: Sequence[PackingPeriod],
+    chain: Sequence[ShipmentFacts],
 ) -> list[dict[str, Any]]:
     """Packing / unpacking (AggregationEvent) and shipping / receiving (ObjectEvent OBSERVE)
     of one unit, from channel_control's history of it."""
@@ -275,13 +282,13 @@ def _channel_events(
             "childEPCs": [child],
         }
         events += _packing_events(p, packed, f"{p.packed_operation_id}:{p.parent_id}:{child}")
-    for entry in chain:
-        events += _shipping_events(entry.shipment, {"epcList": [epc]}, epc)
+    for shipment in chain:
+        events += _shipping_events(shipment, {"epcList": [epc]}, epc)
     return events
 
 
 def _packing_events(
-    period: AggregationRecord | RangePacking, what: dict[str, Any], ident: str
+    period: PackingPeriod | RangePacking, what: dict[str, Any], ident: str
 ) -> list[dict[str, Any]]:
     """AggregationEvent ADD (packing) and, once unpacked, DELETE (unpacking) of ``what``."""
     events = [
@@ -303,7 +310,7 @@ def _packing_events(
 
 
 def _shipping_events(
-    shipment: Shipment, what: dict[str, Any], subject: str
+    shipment: ShipmentFacts, what: dict[str, Any], subject: str
 ) -> list[dict[str, Any]]:
     """Shipping (in_transit) and, once received, receiving of ``what`` by ``shipment``."""
     shipped: dict[str, Any] = {
@@ -372,11 +379,12 @@ async def code_document(
     resolver_base_url: str,
     code: ResolvedCode,
     *,
-    periods: Sequence[AggregationRecord] = (),
-    chain: Sequence[ChainEntry] = (),
+    periods: Sequence[PackingPeriod] = (),
+    chain: Sequence[ShipmentFacts] = (),
 ) -> dict[str, Any]:
     """The EPCIS document of one code: instance-level events (its Digital Link in epcList),
-    with its packing / shipping history (``periods`` and ``chain`` from channel_control)."""
+    with its packing / shipping history (``periods`` and the shipments that carried it, in
+    ``chain``, from channel_control)."""
     epc = format_digital_link(resolver_base_url, code.gtin, code.serial)
     seq = code.state.seq
     roll_id = code.meta.roll_id

@@ -1,5 +1,7 @@
 """Routes of traceability and recalls (issue 6): recalls and their affected set, traces,
-EPCIS export (admin side, brand scoped) and recall confirmations (distributor side).
+EPCIS export (admin side, brand scoped). The distributor side (recall confirmations) is
+``channel_control.distributors.recall_routes``. Other packages' data comes through
+``app.state.trace_sources`` (``anticounterfeit.trace.ports.TraceSources``).
 
 Recall status changes commit, then invalidate the scan path's metadata of every roll the
 recall covers (before and after the change), so the next scan of an affected code shows the
@@ -13,37 +15,23 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, patch, post
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api import epcis, recall_reports, traces
-from admin_api.trace_schemas import (
-    AffectedSetOut,
-    BackwardTraceOut,
-    ConfirmationIn,
-    DistributorRecallOut,
-    ForwardTraceOut,
-)
 from anticounterfeit.catalogue.routes import metadata_of
 from anticounterfeit.catalogue.schemas import changes_of
 from anticounterfeit.codes.format import Keyring
-from anticounterfeit.trace import recalls
+from anticounterfeit.trace import epcis, recall_reports, recalls, traces
 from anticounterfeit.trace.models import Recall, RecallStatus
+from anticounterfeit.trace.ports import PackingPeriod, ShipmentFacts, TraceSources
+from anticounterfeit.trace.report_schemas import AffectedSetOut, BackwardTraceOut, ForwardTraceOut
 from anticounterfeit.trace.schemas import (
-    ProgressOut,
     RecallCreate,
     RecallOut,
     RecallPage,
     RecallUpdate,
     ScopeOut,
 )
-from channel_control.distributors.auth import provide_distributor_principal
-from channel_control.distributors.credentials import DistributorPrincipal
-from channel_control.logistics import whereabouts
-from channel_control.logistics.aggregation import AggregationRecord
-from channel_control.logistics.units import UnitChecker
-from channel_control.logistics.whereabouts import ChainEntry
 from kernel.errors import InvalidInput
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
@@ -53,13 +41,11 @@ from kernel.uow import after_commit
 
 __all__ = [
     "ROUTES",
-    "DistributorRecallController",
     "EpcisController",
     "RecallController",
     "TraceController",
 ]
 
-DistributorCaller = NamedDependency[DistributorPrincipal]
 RecallStatusFilter = Literal["draft", "active", "closed"]
 
 
@@ -81,6 +67,11 @@ async def recall_out(db: AsyncSession, recall: Recall) -> RecallOut:
 def _keyring(state: State) -> Keyring:
     keyring: Keyring = state.keyring
     return keyring
+
+
+def _sources(state: State) -> TraceSources:
+    sources: TraceSources = state.trace_sources
+    return sources
 
 
 class RecallController(Controller):
@@ -155,7 +146,7 @@ class RecallController(Controller):
             [s.to_scope() for s in scopes] if scopes is not None else None,
         )
         if recall.status == RecallStatus.ACTIVE:
-            await recall_reports.emit_recall_event(db, recall, "recall.updated")
+            await recall_reports.emit_recall_event(db, _sources(state), recall, "recall.updated")
         return await self._commit_and_invalidate(db, state, recall, before)
 
     @post("/{recall_id:uuid}/activate", status_code=200, guards=[BRAND_WRITE])
@@ -170,7 +161,7 @@ class RecallController(Controller):
         """draft → active: every scan of an affected code now shows the recall notice and is
         recorded as a recall hit; ``recall.started`` goes to the outbox."""
         recall = await recalls.activate_recall(db, principal, acting_brand, recall_id)
-        await recall_reports.emit_recall_event(db, recall, "recall.started")
+        await recall_reports.emit_recall_event(db, _sources(state), recall, "recall.started")
         return await self._commit_and_invalidate(db, state, recall, set())
 
     @post("/{recall_id:uuid}/close", status_code=200, guards=[BRAND_WRITE])
@@ -184,7 +175,7 @@ class RecallController(Controller):
     ) -> RecallOut:
         """active → closed: scans stop showing the notice; ``recall.closed`` is emitted."""
         recall = await recalls.close_recall(db, principal, acting_brand, recall_id)
-        await recall_reports.emit_recall_event(db, recall, "recall.closed")
+        await recall_reports.emit_recall_event(db, _sources(state), recall, "recall.closed")
         return await self._commit_and_invalidate(db, state, recall, set())
 
     @staticmethod
@@ -198,13 +189,18 @@ class RecallController(Controller):
 
     @get("/{recall_id:uuid}/affected", guards=[BRAND_READ])
     async def get_affected_set(
-        self, recall_id: FromPath[uuid.UUID], principal: Caller, acting_brand: ActingBrand, db: Db
+        self,
+        recall_id: FromPath[uuid.UUID],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
     ) -> AffectedSetOut:
         """The affected set: units issued / active / void per batch, units scanned by
         consumers, recall hits per region and distributor (units still in the market), and
         the distributors' confirmed quarantined / returned quantities (progress)."""
         recall = await recalls.get_recall(db, acting_brand, recall_id)
-        affected = await recall_reports.affected_set(db, recall)
+        affected = await recall_reports.affected_set(db, _sources(state), recall)
         return AffectedSetOut.of(await recall_out(db, recall), affected)
 
 
@@ -235,7 +231,13 @@ class TraceController(Controller):
         pallet through what it contains now). Give ``code``, ``sscc`` or ``batch_id``."""
         if code is not None or sscc is not None:
             trace = await traces.backward_from_identifier(
-                db, metadata_of(state), _keyring(state), acting_brand, code=code, sscc=sscc
+                db,
+                _sources(state),
+                metadata_of(state),
+                _keyring(state),
+                acting_brand,
+                code=code,
+                sscc=sscc,
             )
         elif batch_id is not None:
             trace = await traces.backward_from_batch(db, acting_brand, batch_id)
@@ -261,6 +263,7 @@ class TraceController(Controller):
         ``detail`` (batches, scans or distributors) for brand admins only."""
         trace = await traces.forward_trace(
             db,
+            _sources(state),
             _keyring(state),
             acting_brand,
             material_lot_id=material_lot_id,
@@ -291,7 +294,7 @@ class EpcisController(Controller):
         """The batch's history as an EPCIS 2.0 JSON-LD document (class-level identifiers)."""
         settings = provide_settings(state)
         document = await epcis.batch_document(
-            db, settings.gateway.resolver_base_url, acting_brand, batch_id
+            db, _sources(state), settings.gateway.resolver_base_url, acting_brand, batch_id
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
@@ -314,12 +317,12 @@ class EpcisController(Controller):
         resolved = await traces.resolve_code(
             metadata_of(state), _keyring(state), acting_brand, code
         )
-        periods: list[AggregationRecord] = []
-        chain: list[ChainEntry] = []
+        periods: list[PackingPeriod] = []
+        chain: list[ShipmentFacts] = []
         if resolved.state.status != "void":  # channel_control knows nothing of void codes
-            checker = UnitChecker(_keyring(state), metadata_of(state), acting_brand)
-            history = await whereabouts.whereabouts(db, checker, code=code, sscc=None)
-            periods, chain = history.aggregation, history.chain
+            periods, chain = await _sources(state).channel.code_channel_history(
+                db, _keyring(state), metadata_of(state), acting_brand, code
+            )
         settings = provide_settings(state)
         document = await epcis.code_document(
             db, settings.gateway.resolver_base_url, resolved, periods=periods, chain=chain
@@ -327,65 +330,8 @@ class EpcisController(Controller):
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
 
-class DistributorRecallController(Controller):
-    """Distributor side: the brand's active recalls and this distributor's confirmations."""
-
-    path = "/v1/distributor/recalls"
-    tags = ("distributor",)
-    dependencies = {"distributor": Provide(provide_distributor_principal)}
-
-    @get("/")
-    async def list_distributor_recalls(
-        self, distributor: DistributorCaller, db: Db
-    ) -> list[DistributorRecallOut]:
-        """Active recalls of the distributor's brand with instructions and the distributor's
-        latest confirmation."""
-        rows, _ = await recalls.list_recalls(
-            db, distributor.brand_id, status=RecallStatus.ACTIVE, limit=200, offset=0
-        )
-        out: list[DistributorRecallOut] = []
-        for recall in rows:
-            mine = (await recalls.recall_progress(db, recall.id)).get(distributor.distributor_id)
-            out.append(
-                DistributorRecallOut(
-                    id=recall.id,
-                    status=recall.status,
-                    severity=recall.severity,
-                    reason=recall.reason,
-                    distributor_instructions=recall.distributor_instructions,
-                    activated_at=recall.activated_at,
-                    my_confirmation=ProgressOut.of(mine) if mine else None,
-                )
-            )
-        return out
-
-    @post("/{recall_id:uuid}/confirmations", status_code=201)
-    async def confirm_recall_quantities(
-        self,
-        recall_id: FromPath[uuid.UUID],
-        data: JSONBody[ConfirmationIn],
-        distributor: DistributorCaller,
-        db: Db,
-    ) -> ProgressOut:
-        """Report the distributor's current quarantined and returned quantities for an active
-        recall of its brand (each report replaces the previous one in the progress)."""
-        await recalls.confirm_quantities(
-            db,
-            distributor.brand_id,
-            recall_id,
-            distributor.distributor_id,
-            quarantined=data.quarantined,
-            returned=data.returned,
-            note=data.note,
-            confirmed_by=f"{distributor.via}:{distributor.name}",
-        )
-        latest = await recalls.recall_progress(db, recall_id)
-        return ProgressOut.of(latest[distributor.distributor_id])
-
-
 ROUTES: list[Any] = [
     RecallController,
     TraceController,
     EpcisController,
-    DistributorRecallController,
 ]

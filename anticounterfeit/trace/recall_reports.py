@@ -1,8 +1,8 @@
-"""A recall's affected set, its audiences and its outbox events (composition of the domains).
+"""A recall's affected set, its audiences and its outbox events.
 
-The recall definition lives in ``anticounterfeit.recalls``; here it meets the scan log
-(``gateway.trace_queries``), distributor confirmations and, as they land, shipments
-(channel_control) and claims (loyalty). Everything is computed over code *ranges*: a recall
+The recall definition lives in ``anticounterfeit.trace.recalls``; here it meets the scan log,
+distributor confirmations, shipments and claims, all through ``TraceSources``
+(``anticounterfeit.trace.ports``). Everything is computed over code *ranges*: a recall
 of 10 million codes is a handful of index range scans.
 
 Public for the notifications worker (``admin_api.notifications``):
@@ -24,15 +24,12 @@ from anticounterfeit.catalogue.models import Batch, Product
 from anticounterfeit.codes.identity import split_code_id
 from anticounterfeit.codes.models import CodeRoll
 from anticounterfeit.trace import genealogy, recalls
-from anticounterfeit.trace.genealogy import CodeRange
+from anticounterfeit.trace.code_ranges import CodeRange
 from anticounterfeit.trace.models import Recall
+from anticounterfeit.trace.ports import RecallHits, TraceSources
 from anticounterfeit.trace.recalls import DistributorProgress
-from channel_control.logistics.queries import units_by_holder
-from channel_control.logistics.units import coalesce
-from gateway import trace_queries
-from gateway.trace_queries import RecallHits
 from kernel import outbox
-from loyalty import queries as loyalty_queries
+from kernel.intervals import coalesce
 
 __all__ = [
     "AffectedBatch",
@@ -103,42 +100,25 @@ def _index_span(lo: int, hi: int) -> tuple[int, int, int]:
 
 
 async def units_claimed(
-    session: AsyncSession, brand_id: uuid.UUID, ranges: Sequence[tuple[int, int]]
+    session: AsyncSession,
+    sources: TraceSources,
+    brand_id: uuid.UUID,
+    ranges: Sequence[tuple[int, int]],
 ) -> int:
     """Codes of ``ranges`` claimed by consumers (loyalty; a claim is unique per code)."""
-    total = 0
-    for lo, hi in ranges:
-        kid, first, last = _index_span(lo, hi)
-        _, count = await loyalty_queries.claimers_in_range(
-            session, brand_id=brand_id, kid=kid, first_index=first, last_index=last, limit=1
-        )
-        total += count
-    return total
+    spans = [_index_span(lo, hi) for lo, hi in ranges]
+    return await sources.claims.units_claimed(session, brand_id, spans)
 
 
 async def claimer_openids(
-    session: AsyncSession, brand_id: uuid.UUID, ranges: Sequence[tuple[int, int]]
+    session: AsyncSession,
+    sources: TraceSources,
+    brand_id: uuid.UUID,
+    ranges: Sequence[tuple[int, int]],
 ) -> list[str]:
     """Sorted distinct WeChat openids of consumers who claimed a code of ``ranges``."""
-    openids: set[str] = set()
-    for lo, hi in ranges:
-        kid, first, last = _index_span(lo, hi)
-        offset = 0
-        while True:
-            page, total = await loyalty_queries.claimers_in_range(
-                session,
-                brand_id=brand_id,
-                kid=kid,
-                first_index=first,
-                last_index=last,
-                limit=500,
-                offset=offset,
-            )
-            openids.update(c.openid for c in page if c.openid)
-            offset += len(page)
-            if not page or offset >= total:
-                break
-    return sorted(openids)
+    spans = [_index_span(lo, hi) for lo, hi in ranges]
+    return await sources.claims.claimer_openids(session, brand_id, spans)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,7 +157,7 @@ class AffectedSet:
         return sum(p.returned for p in self.progress)
 
 
-async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
+async def affected_set(session: AsyncSession, sources: TraceSources, recall: Recall) -> AffectedSet:
     """Units issued / active / void per batch, units scanned, recall hits, confirmations."""
     ranges = await recall_code_ranges(session, recall)
     per_batch: dict[tuple[uuid.UUID | None, uuid.UUID], int] = defaultdict(int)
@@ -205,9 +185,9 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
         key=lambda a: (a.gtin, a.lot or ""),
     )
     coalesced = coalesce_code_ids(ranges)
-    counts = await trace_queries.scan_counts_in_ranges(session, coalesced)
+    counts = await sources.scans.scan_counts_in_ranges(session, coalesced)
     progress = await recalls.recall_progress(session, recall.id)
-    holders = await units_by_holder(session, recall.brand_id, coalesced)
+    holders = await sources.channel.units_by_holder(session, recall.brand_id, coalesced)
     return AffectedSet(
         units_issued=sum(r.count for r in ranges),
         units_active=sum(r.active for r in ranges),
@@ -216,8 +196,8 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
         batches=batches,
         units_scanned=sum(c.units_scanned for c in counts),
         scans=sum(c.scans for c in counts),
-        units_claimed=await units_claimed(session, recall.brand_id, coalesced),
-        hits=await trace_queries.recall_hits(session, recall.brand_id, recall.id),
+        units_claimed=await units_claimed(session, sources, recall.brand_id, coalesced),
+        hits=await sources.scans.recall_hits(session, recall.brand_id, recall.id),
         progress=sorted(progress.values(), key=lambda p: str(p.distributor_id)),
         held_by_distributor={d: n for d, n in holders.items() if d is not None},
         returned_to_brand=holders.get(None, 0),
@@ -227,12 +207,15 @@ async def affected_set(session: AsyncSession, recall: Recall) -> AffectedSet:
 # ---------------------------------------------------------------------------------------------
 # Audiences (called by the notifications worker)
 # ---------------------------------------------------------------------------------------------
-async def _affected_distributors(session: AsyncSession, recall: Recall) -> list[uuid.UUID]:
+async def _affected_distributors(
+    session: AsyncSession, sources: TraceSources, recall: Recall
+) -> list[uuid.UUID]:
     """Distributors holding affected units now, those whose units were recall hits, and
     those that confirmed quantities."""
     ranges = coalesce_code_ids(await recall_code_ranges(session, recall))
-    ids = {d for d in await units_by_holder(session, recall.brand_id, ranges) if d is not None}
-    hits = await trace_queries.recall_hits(session, recall.brand_id, recall.id)
+    holders = await sources.channel.units_by_holder(session, recall.brand_id, ranges)
+    ids = {d for d in holders if d is not None}
+    hits = await sources.scans.recall_hits(session, recall.brand_id, recall.id)
     ids.update(uuid.UUID(g.key) for g in hits.by_distributor if g.key is not None)
     ids.update(await recalls.recall_progress(session, recall.id))
     return sorted(ids)
@@ -240,6 +223,7 @@ async def _affected_distributors(session: AsyncSession, recall: Recall) -> list[
 
 async def recall_distributor_ids(
     session: AsyncSession,
+    sources: TraceSources,
     brand_id: uuid.UUID,
     recall_id: uuid.UUID,
     *,
@@ -250,7 +234,7 @@ async def recall_distributor_ids(
     those holding affected units now (shipments, through cases and pallets), those whose
     units were scanned as recall hits and those that confirmed quantities."""
     recall = await recalls.get_recall(session, brand_id, recall_id)
-    ids = await _affected_distributors(session, recall)
+    ids = await _affected_distributors(session, sources, recall)
     return [i for i in ids if after is None or i > after][:limit]
 
 
@@ -265,6 +249,7 @@ class ConsumerTarget:
 
 async def recall_consumer_targets(
     session: AsyncSession,
+    sources: TraceSources,
     brand_id: uuid.UUID,
     recall_id: uuid.UUID,
     *,
@@ -278,7 +263,7 @@ async def recall_consumer_targets(
     ranges = coalesce_code_ids(await recall_code_ranges(session, recall))
     targets: list[ConsumerTarget] = []
     if after is None or after.startswith(DEVICE_KEY):
-        hashes = await trace_queries.scanners_in_ranges(
+        hashes = await sources.scans.scanners_in_ranges(
             session,
             brand_id,
             ranges,
@@ -288,7 +273,7 @@ async def recall_consumer_targets(
         targets = [ConsumerTarget(DEVICE_KEY + h, h, None) for h in hashes]
         after = None
     if len(targets) < limit:
-        openids = await claimer_openids(session, brand_id, ranges)
+        openids = await claimer_openids(session, sources, brand_id, ranges)
         floor = after[len(OPENID_KEY) :] if after and after.startswith(OPENID_KEY) else None
         targets += [
             ConsumerTarget(OPENID_KEY + o, None, o) for o in openids if floor is None or o > floor
@@ -299,10 +284,12 @@ async def recall_consumer_targets(
 # ---------------------------------------------------------------------------------------------
 # Outbox
 # ---------------------------------------------------------------------------------------------
-async def emit_recall_event(session: AsyncSession, recall: Recall, event_type: str) -> None:
+async def emit_recall_event(
+    session: AsyncSession, sources: TraceSources, recall: Recall, event_type: str
+) -> None:
     """Write ``recall.started`` / ``recall.updated`` / ``recall.closed`` in the caller's
     transaction (the one that made the change)."""
-    distributor_ids = await _affected_distributors(session, recall)
+    distributor_ids = await _affected_distributors(session, sources, recall)
     payload: dict[str, Any] = {
         "recall_id": str(recall.id),
         "brand_id": str(recall.brand_id),

@@ -9,16 +9,16 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from admin_api.recall_reports import AffectedSet
-from admin_api.traces import (
+from anticounterfeit.trace.ports import HitGroup
+from anticounterfeit.trace.recall_reports import AffectedSet
+from anticounterfeit.trace.schemas import BatchGenealogyOut, ProgressOut, RecallOut
+from anticounterfeit.trace.traces import (
     BackwardTrace,
     BatchTraceRow,
     DistributorTraceRow,
     ForwardTrace,
     TraceScan,
 )
-from anticounterfeit.trace.schemas import BatchGenealogyOut, ProgressOut, RecallOut
-from gateway.trace_queries import HitGroup
 
 __all__ = [
     "AffectedSetOut",
