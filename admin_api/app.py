@@ -35,7 +35,7 @@ from anticounterfeit.codes.metadata import CodeMetadataService
 from channel_control.diversion.recorder import DiversionRecorder
 from channel_control.diversion.stream import AlertBroadcaster
 from channel_control.logistics.destination_cache import IntervalDestinationResolver
-from channel_control.scan_port import ChannelScanPort
+from channel_control.scan_port import ChannelScanPort, ChannelWhereabouts
 from gateway.fastpath import ScanFastPath
 from gateway.ports import NULL_CHANNEL
 from gateway.service import ScanService
@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> Litestar:
             destinations=destinations,
             alert_stream=alert_stream,
             diversion=diversion,
+            whereabouts=ChannelWhereabouts(),
             principal_guard=active_user_guard(runtime.session_factory),
             brand_exists=catalogue.brand_exists,
         )

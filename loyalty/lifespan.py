@@ -1,6 +1,7 @@
 """Loyalty's long-lived objects, added to ``app.state`` after the core lifespan has built the
-runtime, keyring, metadata cache and scan service: ``wechat`` (one WeChat API client) and
-``loyalty`` (the claim service)."""
+runtime, keyring, metadata cache and channel control's ``whereabouts``
+(``gateway.ports.UnitWhereabouts``): ``wechat`` (one WeChat API client) and ``loyalty`` (the
+claim service)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from gateway.codes import ScannedCodes
 from kernel.wechat import WeChatClient
 from loyalty.claims import LoyaltyService
 
@@ -22,7 +24,9 @@ async def loyalty_lifespan(app: Litestar) -> AsyncIterator[None]:
     wechat = WeChatClient(state.settings)
     state.update(
         wechat=wechat,
-        loyalty=LoyaltyService(state.runtime, state.keyring, state.metadata, state.scans),
+        loyalty=LoyaltyService(
+            state.runtime, ScannedCodes(state.keyring, state.metadata), state.whereabouts
+        ),
     )
     try:
         yield
