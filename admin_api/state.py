@@ -25,8 +25,9 @@ from anticounterfeit.codes.metadata import CodeMetadataService
 from channel_control.diversion.recorder import DiversionRecorder
 from channel_control.diversion.stream import AlertBroadcaster
 from channel_control.logistics.destination_cache import IntervalDestinationResolver
-from channel_control.scan_port import ChannelScanPort
-from gateway.ports import NULL_CHANNEL
+from channel_control.scan_port import ChannelScanPort, ChannelWhereabouts
+from gateway.codes import ScannedCodes
+from gateway.ports import NULL_CHANNEL, UnitWhereabouts
 from gateway.service import ScanService
 from kernel.guards import PrincipalGuard
 from kernel.runtime import Runtime
@@ -54,6 +55,7 @@ class AppServices:
     brand_exists: BrandExists
     wechat: WeChatClient
     loyalty: LoyaltyService
+    whereabouts: UnitWhereabouts
     notification_worker: NotificationWorker | None = None
 
     @classmethod
@@ -76,6 +78,7 @@ class AppServices:
             metadata,
             channel=ChannelScanPort(diversion) if settings.channel.channel_checks else NULL_CHANNEL,
         )
+        whereabouts = ChannelWhereabouts()
         return cls(
             settings=settings,
             runtime=runtime,
@@ -88,7 +91,8 @@ class AppServices:
             principal_guard=active_user_guard(runtime.session_factory),
             brand_exists=catalogue.brand_exists,
             wechat=WeChatClient(settings),
-            loyalty=LoyaltyService(runtime, keyring, metadata, scans),
+            loyalty=LoyaltyService(runtime, ScannedCodes(keyring, metadata), whereabouts),
+            whereabouts=whereabouts,
         )
 
     def state_items(self) -> dict[str, Any]:
@@ -109,6 +113,7 @@ class AppServices:
             "notification_worker": self.notification_worker,
             "wechat": self.wechat,
             "loyalty": self.loyalty,
+            "whereabouts": self.whereabouts,
         }
 
     async def start(self, stack: AsyncExitStack) -> None:

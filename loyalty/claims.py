@@ -25,18 +25,15 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from anticounterfeit.codes.format import Keyring, verify_code, verify_pin
-from anticounterfeit.codes.identity import code_id_of
-from anticounterfeit.codes.metadata import CodeMetadataService
-from anticounterfeit.gs1.digital_link import parse_digital_link
-from channel_control.logistics.destination import current_position
+from gateway.codes import ScannedCode, ScannedCodes
 from gateway.geo import GpsFix
-from gateway.queries import DeviceScan, device_scan_of, first_scan_of
-from gateway.service import ScanService
+from gateway.ports import UnitWhereabouts
+from gateway.queries import DeviceScan, FirstScan, device_scan_of, first_scan_of
 from kernel.audit import record_audit
 from kernel.auth import Principal
 from kernel.cache import REDIS_DOWN_ERRORS
 from kernel.db import utcnow
+from kernel.devices import DeviceHasher
 from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from kernel.geometry import haversine_m
 from kernel.outbox import emit
@@ -69,21 +66,20 @@ class ClaimOutcome:
 
 
 class LoyaltyService:
-    """The claim path's long-lived collaborators (keyring, roll metadata, the scan service's
-    device hash, Redis); one per process, on ``app.state.loyalty``."""
+    """The claim path's long-lived collaborators (the gateway's code checks, channel control's
+    unit whereabouts, the device hasher, Redis); one per process, on ``app.state.loyalty``."""
 
     def __init__(
         self,
         runtime: Runtime,
-        keyring: Keyring,
-        metadata: CodeMetadataService,
-        scans: ScanService,
+        codes: ScannedCodes,
+        whereabouts: UnitWhereabouts,
     ) -> None:
         self.rt = runtime
         self.settings = runtime.settings
-        self.keyring = keyring
-        self.metadata = metadata
-        self.scans = scans
+        self.codes = codes
+        self.whereabouts = whereabouts
+        self.devices = DeviceHasher(runtime.settings.auth.jwt_secret)
 
     # -------------------------------------------------------------------------------- claim
     async def claim(
@@ -97,37 +93,17 @@ class LoyaltyService:
         session) comes before this session's first statement, and the PIN bookkeeping
         (its own sessions) after this session has given its connection back.
         """
-        link = parse_digital_link(request.url, field="url")
-        decoded = verify_code(self.keyring, link.serial, link.gtin) if link.serial else None
-        meta = await self.metadata.roll_for(decoded.kid, decoded.index) if decoded else None
-        if decoded is None or meta is None or meta.product.gtin != link.gtin:
-            raise InvalidInput("this is not a genuine code", code="not_genuine", field="url")
-        state = meta.state_of(decoded.index)
+        code = await self.codes.genuine(request.url)
+        meta, state, code_id = code.meta, code.state, code.code_id
         if state.status != "active":
             raise Conflict(f"this code is {state.status}", code="code_not_active", field="url")
-        code_id = code_id_of(decoded.kid, decoded.index)
-        device = self.scans.device_hash(request.device_id)
+        device = self.devices.hash(request.device_id)
         consumer = await resolve_consumer(session, consumer_id)
         consumer_id = consumer.id  # merged consumers claim for the one that took them over
-        first = await first_scan_of(session, code_id)
-        if first is None:
-            raise Conflict("scan the code before claiming it", code="not_scanned", field="url")
-        if first.device_hash != device:
-            raise Forbidden(
-                "only the device that scanned this code first can claim it",
-                code="not_first_scanner",
-                field="device_id",
-            )
+        first = await self._first_scan_by(session, code_id, device)
         if meta.product.pin_length:
             await session.rollback()  # only reads so far: hand the connection back
-            await self._check_pin(
-                consumer_id,
-                code_id,
-                decoded.kid,
-                decoded.index,
-                request.pin,
-                meta.product.pin_length,
-            )
+            await self._check_pin(consumer_id, code, request.pin, meta.product.pin_length)
         scan = await device_scan_of(session, code_id, device)
         now = utcnow()
         group_key = await self._group_of(session, meta.brand_id, code_id, scan)
@@ -160,14 +136,40 @@ class LoyaltyService:
                 "this code's points were already claimed", code="already_claimed", field="url"
             ) from exc
         await lock_account(session, consumer_id, meta.brand_id)
+        return await self._pay(session, claim, scan, first, request.gps, now)
+
+    async def _first_scan_by(self, session: AsyncSession, code_id: int, device: str) -> FirstScan:
+        """The code's first scan, which must exist and come from the claimer's ``device``."""
+        first = await first_scan_of(session, code_id)
+        if first is None:
+            raise Conflict("scan the code before claiming it", code="not_scanned", field="url")
+        if first.device_hash != device:
+            raise Forbidden(
+                "only the device that scanned this code first can claim it",
+                code="not_first_scanner",
+                field="device_id",
+            )
+        return first
+
+    async def _pay(
+        self,
+        session: AsyncSession,
+        claim: Claim,
+        scan: DeviceScan | None,
+        first: FirstScan,
+        gps: GpsFix | None,
+        now: datetime,
+    ) -> ClaimOutcome:
+        """Pick the paying campaigns, then hold the points (fraud signals) or credit them and
+        run the prize draw."""
         # Reads first; the campaign budget UPDATE (a row every claim of the campaign may
         # want) comes as late as possible, so its lock is held only until the commit.
-        reasons = await self._fraud_signals(session, claim, scan, request.gps, now)
+        reasons = await self._fraud_signals(session, claim, scan, gps, now)
         payers = await pick_payers(
             session,
-            brand_id=meta.brand_id,
-            product_id=meta.product.id,
-            consumer_id=consumer_id,
+            brand_id=claim.brand_id,
+            product_id=claim.product_id,
+            consumer_id=claim.consumer_id,
             country=scan.country if scan else first.country,
             region=claim.region,
             now=now,
@@ -192,8 +194,8 @@ class LoyaltyService:
                 subject_id=claim.id,
                 payload={
                     "claim_id": str(claim.id),
-                    "consumer_id": str(consumer_id),
-                    "code_id": code_id,
+                    "consumer_id": str(claim.consumer_id),
+                    "code_id": claim.code_id,
                     "points": claim.points,
                     "reasons": reasons,
                 },
@@ -284,11 +286,11 @@ class LoyaltyService:
     ) -> str | None:
         """The case the unit is packed in (channel control's aggregation), else the shipment
         it travelled in; None when channel control knows neither (then batch or roll)."""
-        position, case_id, _pallet_id = await current_position(session, brand_id, code_id)
-        if case_id is not None:
-            return f"case:{case_id}"
-        if position is not None and position.shipment_id is not None:
-            return f"shipment:{position.shipment_id}"
+        holder = await self.whereabouts.holder_of(session, brand_id, code_id)
+        if holder.case_id is not None:
+            return f"case:{holder.case_id}"
+        if holder.shipment_id is not None:
+            return f"shipment:{holder.shipment_id}"
         if scan is not None and scan.shipment_id is not None:
             return f"shipment:{scan.shipment_id}"
         return None
@@ -310,23 +312,16 @@ class LoyaltyService:
         )
 
     async def _check_pin(
-        self,
-        consumer_id: uuid.UUID,
-        code_id: int,
-        kid: int,
-        index: int,
-        pin: str | None,
-        length: int,
+        self, consumer_id: uuid.UUID, code: ScannedCode, pin: str | None, length: int
     ) -> None:
-        await self._pin_limit(consumer_id, code_id)
+        await self._pin_limit(consumer_id, code.code_id)
         if pin is None:
             raise InvalidInput(
                 "this product needs the scratch-off PIN", code="pin_required", field="pin"
             )
-        key = self.keyring.get(kid)
-        if key is not None and verify_pin(key, index, pin, length):
+        if self.codes.pin_matches(code.kid, code.index, pin, length):
             return
-        await self._pin_failed(consumer_id, code_id)
+        await self._pin_failed(consumer_id, code.code_id)
         raise InvalidInput("wrong PIN", code="wrong_pin", field="pin")
 
     async def _pin_limit(self, consumer_id: uuid.UUID, code_id: int) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import click
-from sqlalchemy import select
 
-from anticounterfeit.catalogue.models import Brand
+from gateway.catalogue import brand_slugs
 from kernel.db import utcnow
 from kernel.runtime import Runtime, run_job
 from kernel.settings import ConfigurationError, Settings
@@ -39,10 +38,7 @@ def expire_points_command(slug: str | None) -> None:
     async def job(runtime: Runtime) -> list[tuple[str, int, int]]:
         results = []
         async with runtime.session_factory() as session:
-            query = select(Brand.id, Brand.slug).order_by(Brand.slug)
-            if slug:
-                query = query.where(Brand.slug == slug)
-            brands = (await session.execute(query)).all()
+            brands = await brand_slugs(session, slug)
         if slug and not brands:
             raise click.ClickException(f"no brand {slug!r}")
         for brand_id, brand_slug in brands:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from anticounterfeit.codes.identity import code_id_of
+from gateway.codes import code_id_of
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import fetch_page
 from loyalty.models import (

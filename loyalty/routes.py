@@ -18,9 +18,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from gateway.geo import GpsFix
-from gateway.service import ScanService
 from kernel.client_ip import client_ip
-from kernel.devices import DEVICE_COOKIE
+from kernel.devices import DEVICE_COOKIE, DeviceHasher
 from kernel.errors import AuthenticationFailed, InvalidInput
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
@@ -144,8 +143,8 @@ class ConsumerAuthController(Controller):
                     samesite="lax",
                 )
             )
-        scans: ScanService = state.scans
-        consumer = await identity.consumer_by_device(db, scans.device_hash(device_id))
+        device = DeviceHasher(settings.auth.jwt_secret).hash(device_id)
+        consumer = await identity.consumer_by_device(db, device)
         cookies.append(_consumer_cookie(settings.auth.jwt_secret, consumer.id))
         return Response(WebSessionOut(consumer_id=consumer.id), cookies=cookies)
 
