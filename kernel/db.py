@@ -18,7 +18,7 @@ from sqlalchemy import (
     Table,
     event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -149,6 +149,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
     return engine
 
 
@@ -159,6 +160,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin_before_savepoint(conn: Connection, _name: str | None) -> None:
+    """BEGIN before a SAVEPOINT that would otherwise open the database transaction.
+
+    The driver begins a transaction only right before DML, so a SAVEPOINT issued as the first
+    write ran outside any transaction and its RELEASE committed at once (a later rollback did
+    not undo it). SQLAlchemy's documented pysqlite recipe (``isolation_level = None`` and
+    ``BEGIN`` on every begin) fixes that too, but starts each transaction at its first read:
+    a read-then-write transaction then fails with "database is locked" instead of waiting for
+    a concurrent writer (tests/api/test_rolls.py::test_concurrent_issuance_disjoint). So only
+    this case gets an explicit BEGIN; everything else keeps the driver's timing.
+    """
+    driver = conn.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        conn.exec_driver_sql("BEGIN")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.catalogue.models import Batch, Brand, Product
 from anticounterfeit.codes.format import Keyring, verify_code
-from anticounterfeit.codes.metadata import BatchFacts, ProductFacts, Segment, compile_segments
+from anticounterfeit.codes.metadata import BatchFacts, ProductFacts
 from anticounterfeit.codes.models import CodeRangeEvent, CodeRoll
+from anticounterfeit.codes.segments import Segment, compile_segments
 from anticounterfeit.gs1.gtin import normalize_gtin
 from kernel.errors import InvalidInput, NotFound
 
