@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin_api import recall_reports
-from admin_api.notifications.worker import ConsumerTarget, SendOutcome
+from admin_api.notifications.ports import ConsumerTarget, SendOutcome
 from kernel.errors import NotFound
 from kernel.outbox import OutboxEvent
 from kernel.wechat import WeChatClient, WeChatError, WeChatRateLimited, WeChatRejected
