@@ -89,42 +89,10 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
                 suspicious_distinct_devices=3,
                 keyring=keyring.kids,
             )
-        for username, role, brand_id in (
-            ("platform", Role.PLATFORM_ADMIN, None),
-            ("demo-admin", Role.BRAND_ADMIN, brand.id),
-            ("demo-viewer", Role.BRAND_VIEWER, brand.id),
-        ):
-            exists = (
-                await session.execute(select(User).where(User.username == username))
-            ).scalar_one_or_none()
-            if exists is None:
-                passwords[username] = secrets.token_urlsafe(12)
-                await create_user(
-                    session,
-                    None,
-                    username=username,
-                    password=passwords[username],
-                    role=role,
-                    brand_id=brand_id,
-                )
+        await _users(session, brand, passwords)
         tea = await _product(session, brand, DEMO_GTIN, "Jasmine Green Tea 500 ml", None)
         await _product(session, brand, SECOND_GTIN, "Oolong Gift Box (scratch-off PIN)", 6)
-        batch = (
-            await session.execute(
-                select(Batch).where(Batch.product_id == tea.id, Batch.lot == DEMO_LOT)
-            )
-        ).scalar_one_or_none()
-        if batch is None:
-            batch = await create_batch(
-                session,
-                None,
-                brand.id,
-                product_id=tea.id,
-                lot=DEMO_LOT,
-                production_date=date(2026, 11, 1),
-                expiry_date=date(2027, 11, 1),
-                line="Line 2",
-            )
+        batch = await _batch(session, brand, tea)
         active = await _roll(
             session, keyring, brand, tea, batch, "demo-active", 1_000, activate=True
         )
@@ -172,6 +140,50 @@ async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
         "more_genuine": extra_genuine,
         "channel": channel,
     }
+
+
+async def _users(session: Any, brand: Brand, passwords: dict[str, str]) -> None:
+    """The platform admin and the demo brand's admin and viewer (new ones get a password)."""
+    for username, role, brand_id in (
+        ("platform", Role.PLATFORM_ADMIN, None),
+        ("demo-admin", Role.BRAND_ADMIN, brand.id),
+        ("demo-viewer", Role.BRAND_VIEWER, brand.id),
+    ):
+        exists = (
+            await session.execute(select(User).where(User.username == username))
+        ).scalar_one_or_none()
+        if exists is None:
+            passwords[username] = secrets.token_urlsafe(12)
+            await create_user(
+                session,
+                None,
+                username=username,
+                password=passwords[username],
+                role=role,
+                brand_id=brand_id,
+            )
+
+
+async def _batch(session: Any, brand: Brand, tea: Product) -> Batch:
+    """The demo lot of the tea, created if missing."""
+    batch = (
+        await session.execute(
+            select(Batch).where(Batch.product_id == tea.id, Batch.lot == DEMO_LOT)
+        )
+    ).scalar_one_or_none()
+    if batch is None:
+        batch = await create_batch(
+            session,
+            None,
+            brand.id,
+            product_id=tea.id,
+            lot=DEMO_LOT,
+            production_date=date(2026, 11, 1),
+            expiry_date=date(2027, 11, 1),
+            line="Line 2",
+        )
+    assert isinstance(batch, Batch)
+    return batch
 
 
 def _place_ip(region: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin_api.notifications.worker import ConsumerTarget, SendOutcome
+from admin_api.notifications.ports import ConsumerTarget, SendOutcome
 from admin_api.trace_sources import TRACE_SOURCES
 from anticounterfeit.trace import recall_reports
 from kernel.errors import NotFound

@@ -22,23 +22,15 @@ second one is safe but only adds lock waits.
 from __future__ import annotations
 
 import asyncio
-import errno
-import ipaddress
-import json
-import socket
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 from sqlalchemy import bindparam, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,18 +40,31 @@ from admin_api.notifications.models import (
     STATUS_DEAD,
     STATUS_DELIVERED,
     STATUS_PENDING,
-    ConsumerInboxEntry,
     DeliveryAttempt,
-    DistributorInboxEntry,
     NotificationDelivery,
     NotificationFanout,
     WebhookSubscription,
+)
+from admin_api.notifications.ports import (
+    AudienceSource,
+    ConsumerTarget,
+    SendOutcome,
+    WeChatSender,
+    WorkerStats,
+    _Claimed,
 )
 from admin_api.notifications.signing import (
     SIGNATURE_HEADER,
     backoff_delay,
     pattern_matches,
     signature_header,
+)
+from admin_api.notifications.worker_io import (
+    PublicAddressResolver,
+    _addressed_distributors,
+    _FanoutRows,
+    _insert_ignoring_duplicates,
+    envelope_body,
 )
 from kernel.db import utcnow
 from kernel.outbox import OutboxEvent
@@ -87,178 +92,6 @@ DISCOVER_BATCH = 500
 FANOUT_BATCH = 100
 RECORD_CHUNK = 200
 ERROR_TEXT_MAX = 500
-
-
-class ConsumerTarget(Protocol):
-    """One consumer to notify (what ``recall_consumer_targets`` yields)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def device_hash(self) -> str | None: ...
-    @property
-    def wechat_openid(self) -> str | None: ...
-
-
-class AudienceSource(Protocol):
-    """Who beyond the payload's own addressees hears about an event (e.g. a recall's)."""
-
-    async def distributor_page(
-        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
-    ) -> list[uuid.UUID]:
-        """Distributors ordered by id, ids > ``after``."""
-        ...
-
-    async def consumer_page(
-        self, session: AsyncSession, event: OutboxEvent, *, after: str | None, limit: int
-    ) -> Sequence[ConsumerTarget]:
-        """Consumers ordered by ``key``, keys > ``after``."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class SendOutcome:
-    """What one attempt achieved."""
-
-    ok: bool
-    status_code: int | None
-    error: str | None
-    latency_ms: int
-    retryable: bool = True  # False: dead-letter at once (e.g. WeChat: user not subscribed)
-
-
-class WeChatSender(Protocol):
-    """Sends a consumer's WeChat subscribe message for an event."""
-
-    async def send(self, openid: str, event: OutboxEvent) -> SendOutcome: ...
-    async def aclose(self) -> None: ...
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """Counters of this process's worker (exposed by the admin stats endpoint)."""
-
-    events_fanned_out: int = 0
-    deliveries_created: int = 0
-    attempts: int = 0
-    delivered: int = 0
-    failed_attempts: int = 0
-    dead: int = 0
-    lost_leases: int = 0
-    started_at: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    delivery_id: int
-    channel: str
-    target: str
-    attempt: int
-    event: OutboxEvent
-    subscription: WebhookSubscription | None
-
-
-class PublicAddressResolver(AbstractResolver):
-    """DNS for webhooks in production: only public addresses (no SSRF into our network).
-
-    Subscriptions with literal private addresses are refused when created; this catches names
-    that resolve to private, loopback, link-local or reserved addresses, at connect time, so
-    the address checked is the address used (no rebinding window).
-    """
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if _is_public(r["host"])]
-        if not public:
-            # errno + text: aiohttp reports an OSError by its strerror
-            raise OSError(errno.EACCES, f"{host} resolves only to non-public addresses")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-def _is_public(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-    )
-
-
-@dataclass(slots=True)
-class _FanoutRows:
-    """Rows one fan-out transaction writes, inserted together at its end."""
-
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    distributor_inbox: list[dict[str, Any]] = field(default_factory=list)
-    consumer_inbox: list[dict[str, Any]] = field(default_factory=list)
-    brand_subscriptions: dict[uuid.UUID, list[WebhookSubscription]] = field(default_factory=dict)
-
-    async def write(self, session: AsyncSession) -> None:
-        await _insert_ignoring_duplicates(
-            session, NotificationDelivery, self.deliveries, ["event_id", "channel", "target"]
-        )
-        await _insert_ignoring_duplicates(
-            session, DistributorInboxEntry, self.distributor_inbox, ["event_id", "distributor_id"]
-        )
-        await _insert_ignoring_duplicates(
-            session, ConsumerInboxEntry, self.consumer_inbox, ["event_id", "device_hash"]
-        )
-
-
-def envelope_body(event: OutboxEvent) -> bytes:
-    """The JSON body every webhook of ``event`` carries (identical on every attempt)."""
-    envelope = {
-        "id": str(event.event_uid),
-        "type": event.event_type,
-        "created_at": event.created_at.isoformat(),
-        "brand_id": str(event.brand_id) if event.brand_id else None,
-        "subject": {"type": event.subject_type, "id": event.subject_id},
-        "data": event.payload,
-    }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
-async def _insert_ignoring_duplicates(
-    session: AsyncSession, model: type[Any], rows: list[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    if rows:
-        await session.execute(
-            _insert(session, model).on_conflict_do_nothing(index_elements=list(keys)), rows
-        )
-
-
-def _addressed_distributors(payload: Mapping[str, Any]) -> list[uuid.UUID]:
-    """``distributor_id`` / ``distributor_ids`` in an event payload (ignores malformed ids)."""
-    raw: list[Any] = []
-    if payload.get("distributor_id"):
-        raw.append(payload["distributor_id"])
-    ids = payload.get("distributor_ids")
-    if isinstance(ids, list):
-        raw.extend(ids)
-    found: list[uuid.UUID] = []
-    for value in raw:
-        try:
-            parsed = uuid.UUID(str(value))
-        except ValueError:
-            log.warning("notifications.event.bad_distributor_id", value=str(value)[:64])
-            continue
-        if parsed not in found:
-            found.append(parsed)
-    return found
 
 
 class NotificationWorker:
