@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -40,22 +39,17 @@ from typing import Any
 
 import httpx
 
-from kernel.migrate import upgrade
-from kernel.runtime import Runtime, run_job
-from kernel.settings import Settings
+from loadtests.bench_inputs import Inputs, Parts, seed_data, write_inputs
 from loadtests.bench_measure import (
     CPU_GROUPS,
     SCENARIOS,
-    TYPICAL_DIVERTED_SHARE,
     Measured,
     _prescan,
-    _slices,
     check_verdict,
     machine,
     measure,
     measure_ab,
     measure_channel,
-    typical_lines,
 )
 from loadtests.bench_servers import (
     DEFAULT_DATABASE_URL,
@@ -66,19 +60,12 @@ from loadtests.bench_servers import (
     WRK_MISSING,
     Server,
     _free_port,
-    _log,
     _print,
-    scan_line,
     scratch_storage,
     start_server,
     uvicorn_command,
-    write_lines,
 )
-from loadtests.claim_scenario import CLAIM_ENV, check_claimed_again, claim_lines, seed_claims
-from loadtests.regions import (
-    random_client_ip,
-)
-from loadtests.seed import SeedPlan, seed
+from loadtests.claim_scenario import check_claimed_again
 
 __all__ = ["main"]
 
@@ -87,12 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
         print(WRK_MISSING, file=sys.stderr)
         return 2
-    parts = 1 + args.repeats
-    channel_parts = 2 * parts if "channel" in args.scenarios else 0  # checks on + checks off
-    typical_parts = 2 * parts if "channel_typical" in args.scenarios else 0
-    claim_parts = parts if "claim" in args.scenarios else 0  # first scan + claim
-    genuine_parts = parts * (2 if args.ab_tree else 1) + claim_parts + channel_parts + typical_parts
-    per_run = args.codes_per_run
+    p = Parts.of(args)
     tmp = Path(tempfile.mkdtemp(prefix="scanguard-bench-"))
     results: dict[str, Any] = {}
     problems: list[str] = []
@@ -100,216 +82,185 @@ def run(args: argparse.Namespace) -> int:
     try:
         with scratch_storage(args, tmp) as env:
             os.environ.update(env)
-            settings = Settings.from_env()
-            _log(f"migrating {'SQLite' if args.embedded else 'PostgreSQL schema'}")
-            upgrade(settings)
-            products = 4
-            plan = SeedPlan(
-                products=products,
-                codes=per_run * genuine_parts // products + 2_000,
-                repeat=500,
-                void=50,
-                inactive=200,
-                forged=20_000,
-            )
-
-            async def job(runtime: Runtime) -> dict[str, Any]:
-                return await seed(runtime, plan)
-
-            data = run_job(settings, job)
-            tokens: list[str] = []
-            if claim_parts:
-                brand_id = data["brand"]["id"]
-                tokens = run_job(settings, lambda rt: seed_claims(rt, brand_id))
-                env.update(CLAIM_ENV)
-            codes: dict[str, list[list[str]]] = data["codes"]
-            # Reserve a few codes of each class for the verdict checks.
-            check = {name: codes[name][:3] for name in codes}
-            fresh = codes["fresh"][3:]
-            rng_ips = [random_client_ip() for _ in range(1024)]
-
-            def lines_for(pairs: Sequence[Sequence[str]], tag: str) -> list[str]:
-                return [
-                    scan_line(g, c, f"{tag}-{i % 4096}", rng_ips[i % len(rng_ips)])
-                    for i, (g, c) in enumerate(pairs)
-                ]
-
-            all_slices = _slices(fresh, genuine_parts)
-            typical_slices = all_slices[len(all_slices) - typical_parts :] if typical_parts else []
-            region_of = {g: d["region"] for d in data["distributors"] for g in d["gtins"]}
-            typical_files = [
-                write_lines(
-                    tmp / f"typical-{i}.tsv",
-                    typical_lines(part, region_of, TYPICAL_DIVERTED_SHARE, random.Random(i)),
-                )
-                for i, part in enumerate(typical_slices)
-            ]
-            genuine_all = [
-                write_lines(tmp / f"genuine-{i}.tsv", lines_for(part, "dev"))
-                for i, part in enumerate(all_slices[: len(all_slices) - typical_parts])
-            ]
-            channel_files = genuine_all[len(genuine_all) - channel_parts :]
-            claim_start = genuine_parts - typical_parts - channel_parts - claim_parts
-            claim_slices = _slices(fresh, genuine_parts)[claim_start : claim_start + claim_parts]
-            claim_files = [
-                write_lines(
-                    tmp / f"claim-{i}.tsv",
-                    claim_lines(part, tokens, rng_ips, resolver=RESOLVER, tag=f"cdev{i}"),
-                )
-                for i, part in enumerate(claim_slices)
-            ]
-            genuine_all = genuine_all[: len(genuine_all) - channel_parts - claim_parts]
-            genuine_files, genuine_base_files = genuine_all[:parts], genuine_all[parts:]
-            repeat_lines = lines_for(codes["repeat"][3:] * 20, "rdev")
-            repeat_file = write_lines(tmp / "repeat.tsv", repeat_lines)
-            forged_file = write_lines(tmp / "forged.tsv", lines_for(codes["forged"][3:], "fdev"))
-            bare_files = [
-                write_lines(
-                    tmp / f"bare-{i}.tsv",
-                    [
-                        scan_line("09506000134352", f"BARE{i}X{n:012d}", f"bdev-{n % 4096}", ip)
-                        for n, ip in zip(
-                            range(per_run), rng_ips * (per_run // 1024 + 1), strict=False
-                        )
-                    ],
-                )
-                for i in range(parts)
-            ]
-            hello_file = write_lines(tmp / "hello.tsv", ["GET\t/hello\t127.0.0.1\t"])
-
-            bare_port, gw_port = _free_port(), _free_port()
-            # ---- 1 and 5: the bare app --------------------------------------------------------
-            bare = start_server(
-                "bare",
-                uvicorn_command(
-                    "loadtests.bare_apps:create_bare_app", bare_port, args.workers, factory=True
-                ),
-                env,
-                bare_port,
-                "/hello",
-            )
-            try:
-                if "bare_redis" in args.scenarios:
-                    results["bare_redis"] = measure(
-                        args, "bare_redis", bare.base_url, bare_files, reuse_ok=False
-                    )
-                if "hello" in args.scenarios:
-                    results["hello"] = measure(
-                        args, "hello", bare.base_url, [hello_file] * parts, reuse_ok=True
-                    )
-            finally:
-                bare.stop()
-            # ---- 2, 3, 4: the gateway --------------------------------------------------------
-            base_gw: Server | None = None
-            if args.ab_tree:
-                base_port = _free_port()
-                base_env = dict(kv.split("=", 1) for kv in args.base_env)
-                base_gw = start_server(
-                    "gateway_base",
-                    uvicorn_command("admin_api.asgi:app", base_port, args.workers),
-                    {**env, **base_env},
-                    base_port,
-                    "/health",
-                    cwd=args.ab_tree,
-                )
-            gateway = start_server(
-                "gateway",
-                uvicorn_command("admin_api.asgi:app", gw_port, args.workers),
-                env,
-                gw_port,
-                "/health",
-            )
-            try:
-                url = gateway.base_url
-                for cls in ("fresh", "inactive", "void", "forged"):
-                    want = EXPECTED["genuine" if cls == "fresh" else cls]
-                    gtin, code = check[cls][0]
-                    if (err := check_verdict(url, gtin, code, want)) is not None:
-                        problems.append(f"check {cls}: {err}")
-                problems += asyncio.run(_prescan(url, codes["repeat"]))
-                gtin, code = check["repeat"][0]
-                if (err := check_verdict(url, gtin, code, EXPECTED["repeat"])) is not None:
-                    problems.append(f"check repeat: {err}")
-                if "genuine" in args.scenarios and base_gw is not None:
-                    results["genuine_base"], results["genuine"] = measure_ab(
-                        args,
-                        "genuine",
-                        base_gw.base_url,
-                        url,
-                        genuine_base_files,
-                        genuine_files,
-                        reuse_ok=False,
-                    )
-                elif "genuine" in args.scenarios:
-                    results["genuine"] = measure(
-                        args, "genuine", url, genuine_files, reuse_ok=False, server=gateway
-                    )
-                if "genuine" in args.scenarios:
-                    # A code scanned during the warm-up must now be a repeat (not the first
-                    # line: wrk calls request() once before connecting, and drops it).
-                    gtin, code = fresh[5]
-                    if (err := check_verdict(url, gtin, code, EXPECTED["repeat"])) is not None:
-                        problems.append(f"check after genuine: {err}")
-                    gtin, code = check["fresh"][1]
-                    if (err := check_verdict(url, gtin, code, EXPECTED["genuine"])) is not None:
-                        problems.append(f"check fresh after genuine: {err}")
-                if "repeat" in args.scenarios and base_gw is not None:
-                    results["repeat_base"], results["repeat"] = measure_ab(
-                        args,
-                        "repeat",
-                        base_gw.base_url,
-                        url,
-                        [repeat_file] * parts,
-                        [repeat_file] * parts,
-                        reuse_ok=True,
-                    )
-                elif "repeat" in args.scenarios:
-                    results["repeat"] = measure(
-                        args, "repeat", url, [repeat_file] * parts, reuse_ok=True, server=gateway
-                    )
-                if "forged" in args.scenarios and base_gw is not None:
-                    results["forged_base"], results["forged"] = measure_ab(
-                        args,
-                        "forged",
-                        base_gw.base_url,
-                        url,
-                        [forged_file] * parts,
-                        [forged_file] * parts,
-                        reuse_ok=True,
-                    )
-                elif "forged" in args.scenarios:
-                    results["forged"] = measure(
-                        args, "forged", url, [forged_file] * parts, reuse_ok=True, server=gateway
-                    )
-                if "forged" in args.scenarios:
-                    gtin, code = check["forged"][1]
-                    if (err := check_verdict(url, gtin, code, EXPECTED["forged"])) is not None:
-                        problems.append(f"check forged after run: {err}")
-                for name, files in (("channel", channel_files), ("channel_typical", typical_files)):
-                    if name in args.scenarios:
-                        off, on = measure_channel(
-                            args, env, url, name, files[:parts], files[parts:]
-                        )
-                        results[off.name], results[on.name] = off, on
-                if "claim" in args.scenarios:
-                    results["claim"] = measure(
-                        args, "claim", url, claim_files, reuse_ok=False, server=gateway
-                    )
-                    pair = claim_slices[0][5]  # claimed during the warm-up
-                    err = check_claimed_again(url, pair, "cdev0-5", tokens[5], resolver=RESOLVER)
-                    if err is not None:
-                        problems.append(f"check claim: {err}")
-                health = httpx.get(url + "/health", timeout=5).json()
-                if health.get("status") != "ok":
-                    problems.append(f"gateway health after the run: {health}")
-                rss_kib = gateway.peak_rss_kib()
-            finally:
-                gateway.stop()
-                if base_gw is not None:
-                    base_gw.stop()
+            data, tokens = seed_data(args, env, p)
+            inputs = write_inputs(args, tmp, p, data, tokens)
+            _run_bare(args, env, p, inputs, results)
+            rss_kib = _run_gateway(args, env, p, inputs, results, problems)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report(args, results, problems, rss_kib)
+
+
+def _run_bare(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    p: Parts,
+    inputs: Inputs,
+    results: dict[str, Any],
+) -> None:
+    """Scenarios 1 and 5: the bare app."""
+    bare_port = _free_port()
+    bare = start_server(
+        "bare",
+        uvicorn_command(
+            "loadtests.bare_apps:create_bare_app", bare_port, args.workers, factory=True
+        ),
+        env,
+        bare_port,
+        "/hello",
+    )
+    try:
+        if "bare_redis" in args.scenarios:
+            results["bare_redis"] = measure(
+                args, "bare_redis", bare.base_url, inputs.bare_files, reuse_ok=False
+            )
+        if "hello" in args.scenarios:
+            results["hello"] = measure(
+                args, "hello", bare.base_url, [inputs.hello_file] * p.parts, reuse_ok=True
+            )
+    finally:
+        bare.stop()
+
+
+def _run_gateway(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    p: Parts,
+    inputs: Inputs,
+    results: dict[str, Any],
+    problems: list[str],
+) -> dict[int, int]:
+    """Scenarios 2, 3, 4 (and channel, claim): the gateway; its peak RSS by process."""
+    base_gw: Server | None = None
+    if args.ab_tree:
+        base_port = _free_port()
+        base_env = dict(kv.split("=", 1) for kv in args.base_env)
+        base_gw = start_server(
+            "gateway_base",
+            uvicorn_command("admin_api.asgi:app", base_port, args.workers),
+            {**env, **base_env},
+            base_port,
+            "/health",
+            cwd=args.ab_tree,
+        )
+    gw_port = _free_port()
+    gateway = start_server(
+        "gateway",
+        uvicorn_command("admin_api.asgi:app", gw_port, args.workers),
+        env,
+        gw_port,
+        "/health",
+    )
+    try:
+        url = gateway.base_url
+        _check_before(url, inputs, problems)
+        _scan_scenarios(args, p, inputs, gateway, base_gw, results, problems)
+        _other_scenarios(args, env, p, inputs, gateway, results, problems)
+        health = httpx.get(url + "/health", timeout=5).json()
+        if health.get("status") != "ok":
+            problems.append(f"gateway health after the run: {health}")
+        return gateway.peak_rss_kib()
+    finally:
+        gateway.stop()
+        if base_gw is not None:
+            base_gw.stop()
+
+
+def _expect(url: str, pair: Sequence[str], want: str, label: str, problems: list[str]) -> None:
+    gtin, code = pair
+    if (err := check_verdict(url, gtin, code, EXPECTED[want])) is not None:
+        problems.append(f"{label}: {err}")
+
+
+def _check_before(url: str, inputs: Inputs, problems: list[str]) -> None:
+    check = inputs.check
+    for cls in ("fresh", "inactive", "void", "forged"):
+        _expect(url, check[cls][0], "genuine" if cls == "fresh" else cls, f"check {cls}", problems)
+    problems += asyncio.run(_prescan(url, inputs.codes["repeat"]))
+    _expect(url, check["repeat"][0], "repeat", "check repeat", problems)
+
+
+def _measure_maybe_ab(
+    args: argparse.Namespace,
+    name: str,
+    gateway: Server,
+    base_gw: Server | None,
+    base_files: list[Path],
+    files: list[Path],
+    *,
+    reuse_ok: bool,
+    results: dict[str, Any],
+) -> None:
+    if base_gw is not None:
+        results[f"{name}_base"], results[name] = measure_ab(
+            args, name, base_gw.base_url, gateway.base_url, base_files, files, reuse_ok=reuse_ok
+        )
+    else:
+        results[name] = measure(
+            args, name, gateway.base_url, files, reuse_ok=reuse_ok, server=gateway
+        )
+
+
+def _scan_scenarios(
+    args: argparse.Namespace,
+    p: Parts,
+    inputs: Inputs,
+    gateway: Server,
+    base_gw: Server | None,
+    results: dict[str, Any],
+    problems: list[str],
+) -> None:
+    url = gateway.base_url
+    if "genuine" in args.scenarios:
+        _measure_maybe_ab(
+            args,
+            "genuine",
+            gateway,
+            base_gw,
+            inputs.genuine_base_files,
+            inputs.genuine_files,
+            reuse_ok=False,
+            results=results,
+        )
+        # A code scanned during the warm-up must now be a repeat (not the first
+        # line: wrk calls request() once before connecting, and drops it).
+        _expect(url, inputs.fresh[5], "repeat", "check after genuine", problems)
+        _expect(url, inputs.check["fresh"][1], "genuine", "check fresh after genuine", problems)
+    for name, file in (("repeat", inputs.repeat_file), ("forged", inputs.forged_file)):
+        if name in args.scenarios:
+            files = [file] * p.parts
+            _measure_maybe_ab(
+                args, name, gateway, base_gw, files, files, reuse_ok=True, results=results
+            )
+    if "forged" in args.scenarios:
+        _expect(url, inputs.check["forged"][1], "forged", "check forged after run", problems)
+
+
+def _other_scenarios(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    p: Parts,
+    inputs: Inputs,
+    gateway: Server,
+    results: dict[str, Any],
+    problems: list[str],
+) -> None:
+    url = gateway.base_url
+    for name, files in (
+        ("channel", inputs.channel_files),
+        ("channel_typical", inputs.typical_files),
+    ):
+        if name in args.scenarios:
+            off, on = measure_channel(args, env, url, name, files[: p.parts], files[p.parts :])
+            results[off.name], results[on.name] = off, on
+    if "claim" in args.scenarios:
+        results["claim"] = measure(
+            args, "claim", url, inputs.claim_files, reuse_ok=False, server=gateway
+        )
+        pair = inputs.claim_slices[0][5]  # claimed during the warm-up
+        err = check_claimed_again(url, pair, "cdev0-5", inputs.tokens[5], resolver=RESOLVER)
+        if err is not None:
+            problems.append(f"check claim: {err}")
 
 
 def report(
