@@ -23,9 +23,12 @@ run: $(STAMP)
 	$(BIN)/scanguard demo
 	$(BIN)/scanguard serve --with-demo-banner --with-worker
 
-## Run the whole test suite (embedded defaults and, when reachable, PostgreSQL + Redis).
+## Run the whole test suite (embedded defaults and, when reachable, PostgreSQL + Redis) in
+## parallel: each xdist worker has its own PostgreSQL schema and Redis key prefix.
+## TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

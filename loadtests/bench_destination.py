@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from anticounterfeit.catalogue.models import Brand, BrandCodeKey, Product
+from anticounterfeit.catalogue import services as catalogue
 from anticounterfeit.codes import services as rolls
 from anticounterfeit.codes.format import Keyring
 from anticounterfeit.codes.metadata import CodeMetadataService
@@ -61,13 +61,17 @@ async def _seed(runtime: Runtime, keyring: Keyring) -> tuple[uuid.UUID, int, int
     """Brand, roll, chain; returns (brand id, kid, first index)."""
     metadata = CodeMetadataService(runtime)
     async with session_scope(runtime.session_factory) as session:
-        brand = Brand(slug=f"bench-{secrets.token_hex(3)}", name="Bench")
-        session.add(brand)
-        await session.flush()
-        session.add(BrandCodeKey(kid=1, brand_id=brand.id, active=True, next_index=0))
-        product = Product(brand_id=brand.id, gtin="09506000134352", name="Bench product")
-        session.add(product)
-        await session.flush()
+        brand, _ = await catalogue.create_brand(
+            session,
+            None,
+            slug=f"bench-{secrets.token_hex(3)}",
+            name="Bench",
+            suspicious_distinct_devices=None,
+            keyring=(1,),  # the only key of these settings
+        )
+        product = await catalogue.create_product(
+            session, None, brand.id, gtin="09506000134352", name="Bench product"
+        )
         roll = (
             await rolls.issue_roll(
                 session,

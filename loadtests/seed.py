@@ -118,126 +118,43 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
     keyring = Keyring.from_mapping(settings.auth.code_keyring)
     started = time.perf_counter()
     password = secrets.token_urlsafe(18)
-    async with session_scope(runtime.session_factory) as session:
-        brand, kid = await catalogue.create_brand(
-            session,
-            None,
-            slug=plan.brand_slug,
-            name=f"Load test {plan.brand_slug[-8:]}",
-            suspicious_distinct_devices=None,
-            keyring=settings.auth.code_keyring.keys(),
-        )
-        admin = await accounts.create_user(
-            session,
-            None,
-            username=f"{plan.brand_slug}-admin",
-            password=password,
-            role=Role.BRAND_ADMIN,
-            brand_id=brand.id,
-        )
+    brand, kid, admin = await _seed_brand(runtime, plan, password)
     progress(f"seed: brand {brand.slug} (kid {kid}), admin user {admin.username}")
     key = keyring.get(kid)
     if key is None:
         raise RuntimeError(f"code key {kid} is not in SCANGUARD_CODE_KEYS")
 
     distributors = await _seed_distributors(runtime, brand.id, plan, password)
-    metadata = CodeMetadataService(runtime)
-    checker = UnitChecker(keyring, metadata, brand.id)
+    checker = UnitChecker(keyring, CodeMetadataService(runtime), brand.id)
     classes: dict[str, list[list[str]]] = {name: [] for name in CODE_CLASSES}
     products: list[dict[str, Any]] = []
-    fresh_end = plan.codes - plan.repeat - plan.void
     for n in range(plan.products):
-        async with session_scope(runtime.session_factory) as session:
-            product = await catalogue.create_product(
-                session,
-                None,
-                brand.id,
-                gtin=_gtin14(n),
-                name=f"Load test product {n + 1}",
-                pin_length=None,
-            )
-            batch = await catalogue.create_batch(
-                session,
-                None,
-                brand.id,
-                product_id=product.id,
-                lot=f"LT{n + 1:02d}{secrets.token_hex(2).upper()}",
-                production_date=date(2025, 1, 15),
-            )
-            issued = await rolls.issue_roll(
-                session,
-                keyring,
-                None,
-                brand.id,
-                rolls.IssueRequest(
-                    count=plan.codes, product_id=product.id, batch_id=batch.id, activate=True
-                ),
-            )
-            roll = issued.roll
-            await rolls.void_range(
-                session, None, roll, plan.codes - plan.void, plan.codes, VOID_REASON
-            )
-        gtin = product.gtin
+        product, roll = await _seed_product(runtime, keyring, brand.id, plan, n)
         if distributors:
             receiver = distributors[n % len(distributors)]
-            async with session_scope(runtime.session_factory) as session:
-                await shipments.create_shipment(
-                    session,
-                    checker,
-                    shipments.ShipmentRequest(
-                        document_number=f"LT-{n + 1}",
-                        kind="outbound",
-                        from_distributor_id=None,
-                        to_distributor_id=uuid.UUID(receiver["id"]),
-                        codes=[],
-                        ranges=[RangeInput(roll.id, 0, plan.codes - plan.void)],
-                        containers=[],
-                    ),
-                    shipments.Actor(),
-                )
-            receiver["gtins"].append(gtin)
+            await _ship(runtime, checker, plan, n, roll, receiver)
+            receiver["gtins"].append(product.gtin)
             progress(
-                f"seed: shipped {plan.codes - plan.void} codes of {gtin} to {receiver['code']}"
+                f"seed: shipped {plan.codes - plan.void} codes of {product.gtin} "
+                f"to {receiver['code']}"
             )
-        classes["fresh"].extend(_codes(key, gtin, roll.first_index, range(0, fresh_end)))
-        classes["repeat"].extend(
-            _codes(key, gtin, roll.first_index, range(fresh_end, fresh_end + plan.repeat))
-        )
-        classes["void"].extend(
-            _codes(key, gtin, roll.first_index, range(plan.codes - plan.void, plan.codes))
-        )
+        _add_product_codes(classes, key, product.gtin, roll.first_index, plan)
         products.append(
-            {"id": str(product.id), "gtin": gtin, "name": product.name, "roll_id": str(roll.id)}
+            {
+                "id": str(product.id),
+                "gtin": product.gtin,
+                "name": product.name,
+                "roll_id": str(roll.id),
+            }
         )
         progress(
-            f"seed: product {n + 1}/{plan.products} {gtin}: roll of {plan.codes} codes "
+            f"seed: product {n + 1}/{plan.products} {product.gtin}: roll of {plan.codes} codes "
             f"activated, {plan.void} voided"
         )
 
-    first = products[0]
-    async with session_scope(runtime.session_factory) as session:
-        inactive = await rolls.issue_roll(
-            session,
-            keyring,
-            None,
-            brand.id,
-            rolls.IssueRequest(
-                count=plan.inactive, product_id=uuid.UUID(first["id"]), activate=False
-            ),
-        )
-    classes["inactive"] = _codes(
-        key, first["gtin"], inactive.roll.first_index, range(plan.inactive)
-    )
-    progress(f"seed: inactive roll of {plan.inactive} codes for {first['gtin']}")
-
-    step = max(1, len(classes["fresh"]) // max(1, plan.forged))
-    # Forge from codes spread over all products, but never from one we hand out as fresh
-    # (a forged variant shares nothing with its source on the server, so this is only tidy).
-    sources = classes["repeat"] or classes["fresh"]
-    classes["forged"] = [
-        [gtin, forge(keyring, gtin, code)]
-        for gtin, code in (sources[(i * step) % len(sources)] for i in range(plan.forged))
-    ]
+    classes["inactive"] = await _seed_inactive(runtime, keyring, key, brand.id, plan, products[0])
+    progress(f"seed: inactive roll of {plan.inactive} codes for {products[0]['gtin']}")
+    classes["forged"] = _forged(keyring, classes, plan)
     progress(
         "seed: "
         + ", ".join(f"{name} {len(classes[name])}" for name in CODE_CLASSES)
@@ -251,6 +168,133 @@ async def seed(runtime: Runtime, plan: SeedPlan, *, progress: Progress = _stderr
         "distributors": distributors,
         "codes": classes,
     }
+
+
+async def _seed_brand(runtime: Runtime, plan: SeedPlan, password: str) -> tuple[Any, int, Any]:
+    """The load-test brand and its admin user: (brand, key id, user)."""
+    async with session_scope(runtime.session_factory) as session:
+        brand, kid = await catalogue.create_brand(
+            session,
+            None,
+            slug=plan.brand_slug,
+            name=f"Load test {plan.brand_slug[-8:]}",
+            suspicious_distinct_devices=None,
+            keyring=runtime.settings.auth.code_keyring.keys(),
+        )
+        admin = await accounts.create_user(
+            session,
+            None,
+            username=f"{plan.brand_slug}-admin",
+            password=password,
+            role=Role.BRAND_ADMIN,
+            brand_id=brand.id,
+        )
+    return brand, kid, admin
+
+
+async def _seed_product(
+    runtime: Runtime, keyring: Keyring, brand_id: uuid.UUID, plan: SeedPlan, n: int
+) -> tuple[Any, Any]:
+    """Product ``n`` with a batch and an activated roll whose last ``void`` codes are void."""
+    async with session_scope(runtime.session_factory) as session:
+        product = await catalogue.create_product(
+            session,
+            None,
+            brand_id,
+            gtin=_gtin14(n),
+            name=f"Load test product {n + 1}",
+            pin_length=None,
+        )
+        batch = await catalogue.create_batch(
+            session,
+            None,
+            brand_id,
+            product_id=product.id,
+            lot=f"LT{n + 1:02d}{secrets.token_hex(2).upper()}",
+            production_date=date(2025, 1, 15),
+        )
+        issued = await rolls.issue_roll(
+            session,
+            keyring,
+            None,
+            brand_id,
+            rolls.IssueRequest(
+                count=plan.codes, product_id=product.id, batch_id=batch.id, activate=True
+            ),
+        )
+        roll = issued.roll
+        await rolls.void_range(session, None, roll, plan.codes - plan.void, plan.codes, VOID_REASON)
+    return product, roll
+
+
+async def _ship(
+    runtime: Runtime,
+    checker: UnitChecker,
+    plan: SeedPlan,
+    n: int,
+    roll: Any,
+    receiver: dict[str, Any],
+) -> None:
+    """Ship product ``n``'s non-void codes to ``receiver``."""
+    async with session_scope(runtime.session_factory) as session:
+        await shipments.create_shipment(
+            session,
+            checker,
+            shipments.ShipmentRequest(
+                document_number=f"LT-{n + 1}",
+                kind="outbound",
+                from_distributor_id=None,
+                to_distributor_id=uuid.UUID(receiver["id"]),
+                codes=[],
+                ranges=[RangeInput(roll.id, 0, plan.codes - plan.void)],
+                containers=[],
+            ),
+            shipments.Actor(),
+        )
+
+
+def _add_product_codes(
+    classes: dict[str, list[list[str]]], key: CodeKey, gtin: str, first: int, plan: SeedPlan
+) -> None:
+    fresh_end = plan.codes - plan.repeat - plan.void
+    classes["fresh"].extend(_codes(key, gtin, first, range(0, fresh_end)))
+    classes["repeat"].extend(_codes(key, gtin, first, range(fresh_end, fresh_end + plan.repeat)))
+    classes["void"].extend(_codes(key, gtin, first, range(plan.codes - plan.void, plan.codes)))
+
+
+async def _seed_inactive(
+    runtime: Runtime,
+    keyring: Keyring,
+    key: CodeKey,
+    brand_id: uuid.UUID,
+    plan: SeedPlan,
+    first: dict[str, Any],
+) -> list[list[str]]:
+    """A roll of ``inactive`` codes for the first product, never activated."""
+    async with session_scope(runtime.session_factory) as session:
+        inactive = await rolls.issue_roll(
+            session,
+            keyring,
+            None,
+            brand_id,
+            rolls.IssueRequest(
+                count=plan.inactive, product_id=uuid.UUID(first["id"]), activate=False
+            ),
+        )
+    return _codes(key, first["gtin"], inactive.roll.first_index, range(plan.inactive))
+
+
+def _forged(
+    keyring: Keyring, classes: dict[str, list[list[str]]], plan: SeedPlan
+) -> list[list[str]]:
+    step = max(1, len(classes["fresh"]) // max(1, plan.forged))
+    # Forge from codes spread over all products, but never from one we hand out as fresh
+    # (a forged variant shares nothing with its source on the server, so this is only tidy).
+    sources = classes["repeat"] or classes["fresh"]
+    return [
+        [gtin, forge(keyring, gtin, code)]
+        for gtin, code in (sources[(i * step) % len(sources)] for i in range(plan.forged))
+    ]
 
 
 async def _seed_distributors(

@@ -4,7 +4,9 @@
   in-process Redis-compatible store.
 - ``services``: a scratch schema in ``SCANGUARD_TEST_DATABASE_URL`` migrated once per session
   (tables truncated after each test) and ``SCANGUARD_TEST_REDIS_URL`` with a per-test key
-  prefix (keys deleted after each test). Skipped when a server is unreachable, unless
+  prefix (keys deleted after each test). Under pytest-xdist each worker is its own session:
+  its schema and key prefixes carry the worker id (``sgtest_gw0_…``), so workers never see
+  each other's rows or keys. Skipped when a server is unreachable, unless
   ``SCANGUARD_REQUIRE_SERVICES=1`` (CI), where that is a failure.
 
 Schemas are made only by the Alembic migrations.
@@ -40,6 +42,8 @@ DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 REQUIRE_SERVICES = os.environ.get("SCANGUARD_REQUIRE_SERVICES", "") not in ("", "0", "false")
 BACKENDS = ("embedded", "services")
 T = TypeVar("T")
+#: "gw0", "gw1", … under pytest-xdist; "main" when the suite runs in one process.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def _missing_service(what: str, error: BaseException) -> None:
@@ -87,7 +91,7 @@ def _in_thread(coro_fn: Callable[[], Awaitable[T]]) -> T:
 def postgres_schema() -> Iterator[tuple[str, str]]:
     url = os.environ.get("SCANGUARD_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    schema = f"sgtest_{uuid.uuid4().hex[:10]}"
+    schema = f"sgtest_{WORKER}_{uuid.uuid4().hex[:10]}"
 
     async def execute(sql: str) -> None:
         conn = await asyncpg.connect(dsn, timeout=3)
@@ -149,7 +153,7 @@ async def settings(
     settings = base_settings(
         var_dir=tmp_path,
         database={"url": url, "search_path": schema},
-        redis={"url": redis_url, "prefix": f"sgtest:{uuid.uuid4().hex[:12]}:"},
+        redis={"url": redis_url, "prefix": f"sgtest:{WORKER}:{uuid.uuid4().hex[:12]}:"},
     )
     try:
         yield settings

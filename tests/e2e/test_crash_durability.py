@@ -21,6 +21,7 @@ from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.codes import codes_of, make_roll
 from tests.factories.tenancy import make_brand, make_product
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -79,15 +80,17 @@ async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Setting
     answered: list[uuid.UUID] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for _ in range(100):
+
+            async def healthy() -> bool:
+                if server.poll() is not None:
+                    pytest.fail(f"server exited with {server.returncode} before it started")
                 try:
-                    if (await client.get("/health")).status_code == 200:
-                        break
+                    return (await client.get("/health")).status_code == 200
                 except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("server did not start")
+                    return False
+
+            # Generous: under parallel workers the interpreter start alone can take seconds.
+            await wait_until(healthy, timeout=60, interval=0.1, message="the server to start")
 
             async def scan(code: str, i: int) -> None:
                 try:
@@ -104,8 +107,9 @@ async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Setting
                     answered.append(uuid.UUID(response.json()["scan_id"]))
 
             tasks = [asyncio.create_task(scan(code, i)) for i, code in enumerate(codes)]
-            while len(answered) < 150:  # noqa: ASYNC110 - polling a list the tasks fill
-                await asyncio.sleep(0.001)
+            await wait_until(
+                lambda: len(answered) >= 150, timeout=60, interval=0.001, message="150 answers"
+            )
             server.send_signal(signal.SIGKILL)  # no shutdown hooks, no final flush
             await asyncio.gather(*tasks)
     finally:

@@ -6,7 +6,7 @@ import ipaddress
 import json
 import random
 
-from loadtests.bench import cpu_seconds_between, typical_lines
+from loadtests.bench_measure import cpu_seconds_between, typical_lines
 from loadtests.regions import REGIONS, client_ip_in, client_ip_outside
 
 BLOCKS = {name.split()[0]: ipaddress.ip_network(cidr) for name, cidr, _ in REGIONS}
