@@ -30,18 +30,20 @@ from typing import Any
 
 import aiohttp
 import structlog
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin_api.notifications.dispatch import (
+    claim_due,
+    record_in_chunks,
+    record_outcomes,
+    send_webhook,
+)
 from admin_api.notifications.models import (
     CHANNEL_WEBHOOK,
     CHANNEL_WECHAT,
-    STATUS_DEAD,
-    STATUS_DELIVERED,
     STATUS_PENDING,
-    DeliveryAttempt,
-    NotificationDelivery,
     NotificationFanout,
     WebhookSubscription,
 )
@@ -54,10 +56,7 @@ from admin_api.notifications.ports import (
     _Claimed,
 )
 from admin_api.notifications.signing import (
-    SIGNATURE_HEADER,
-    backoff_delay,
     pattern_matches,
-    signature_header,
 )
 from admin_api.notifications.worker_io import (
     PublicAddressResolver,
@@ -90,8 +89,6 @@ GAP_WINDOW = timedelta(minutes=5)
 AUDIENCE_PAGE = 500
 DISCOVER_BATCH = 500
 FANOUT_BATCH = 100
-RECORD_CHUNK = 200
-ERROR_TEXT_MAX = 500
 
 
 class NotificationWorker:
@@ -452,12 +449,21 @@ class NotificationWorker:
         per delivery): under load a chunk holds many, when idle each is written at once.
         """
         token = uuid.uuid4()
-        claimed = await self._claim(token)
+        claimed = await claim_due(
+            self.runtime.session_factory, token, batch_size=self.batch_size, lease=self.lease
+        )
         if not claimed:
             return 0
         gate = asyncio.Semaphore(self.concurrency)
         outcomes: asyncio.Queue[tuple[_Claimed, SendOutcome] | None] = asyncio.Queue()
-        recorder = asyncio.create_task(self._recorder(outcomes, token))
+        recorder = asyncio.create_task(
+            record_in_chunks(
+                outcomes,
+                lambda chunk: record_outcomes(
+                    self.runtime.session_factory, self.settings, self.stats, chunk, token
+                ),
+            )
+        )
 
         async def one(item: _Claimed) -> None:
             async with gate:
@@ -471,197 +477,11 @@ class NotificationWorker:
             await recorder
         return len(claimed)
 
-    async def _recorder(
-        self, outcomes: asyncio.Queue[tuple[_Claimed, SendOutcome] | None], token: uuid.UUID
-    ) -> None:
-        finished = False
-        while not finished:
-            first = await outcomes.get()
-            if first is None:
-                return
-            chunk = [first]
-            while not outcomes.empty() and len(chunk) < RECORD_CHUNK:
-                following = outcomes.get_nowait()
-                if following is None:
-                    finished = True
-                    break
-                chunk.append(following)
-            await self._record(chunk, token)
-
-    async def _claim(self, token: uuid.UUID) -> list[_Claimed]:
-        D = NotificationDelivery
-        async with session_scope(self.runtime.session_factory) as session:
-            now = utcnow()
-            due = (
-                select(D.id)
-                .where(D.status == STATUS_PENDING, D.next_attempt_at <= now)
-                .order_by(D.next_attempt_at, D.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            ids = (
-                await session.scalars(
-                    update(D)
-                    .where(D.id.in_(due.scalar_subquery()))
-                    .values(
-                        lease_token=token, next_attempt_at=now + self.lease, attempts=D.attempts + 1
-                    )
-                    .returning(D.id)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
-            if not ids:
-                return []
-            rows = (await session.scalars(select(D).where(D.id.in_(ids)))).all()
-            events = {
-                e.id: e
-                for e in await session.scalars(
-                    select(OutboxEvent).where(OutboxEvent.id.in_({r.event_id for r in rows}))
-                )
-            }
-            sub_ids = {r.subscription_id for r in rows if r.subscription_id is not None}
-            subscriptions = (
-                {
-                    s.id: s
-                    for s in await session.scalars(
-                        select(WebhookSubscription).where(WebhookSubscription.id.in_(sub_ids))
-                    )
-                }
-                if sub_ids
-                else {}
-            )
-            return [
-                _Claimed(
-                    delivery_id=r.id,
-                    channel=r.channel,
-                    target=r.target,
-                    attempt=r.attempts,
-                    event=events[r.event_id],
-                    subscription=subscriptions.get(r.subscription_id)
-                    if r.subscription_id is not None
-                    else None,
-                )
-                for r in rows
-            ]
-
     async def _send(self, item: _Claimed) -> SendOutcome:
         if item.channel == CHANNEL_WEBHOOK:
-            return await self._send_webhook(item)
+            return await send_webhook(
+                self.http, item, timeout_s=self.settings.notifications.webhook_timeout_s
+            )
         if item.channel == CHANNEL_WECHAT and self.wechat is not None:
             return await self.wechat.send(item.target, item.event)
         return SendOutcome(False, None, f"no sender for channel {item.channel}", 0)
-
-    async def _send_webhook(self, item: _Claimed) -> SendOutcome:
-        subscription = item.subscription
-        if subscription is None:
-            return SendOutcome(False, None, "subscription deleted", 0)
-        if not subscription.active:
-            return SendOutcome(False, None, "subscription inactive", 0)
-        body = envelope_body(item.event)
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(subscription.secret, body),
-            "Idempotency-Key": str(item.event.event_uid),
-            "Scanguard-Event-Id": str(item.event.event_uid),
-            "Scanguard-Event-Type": item.event.event_type,
-            "Scanguard-Delivery-Id": str(item.delivery_id),
-            "Scanguard-Attempt": str(item.attempt),
-        }
-        started = time.perf_counter()
-        try:
-            async with self.http.post(
-                subscription.url, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                status = response.status
-                await response.read()  # drain, so the connection is reused
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            latency = int((time.perf_counter() - started) * 1000)
-            name = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            detail = (
-                str(exc) or f"no answer within {self.settings.notifications.webhook_timeout_s} s"
-            )
-            return SendOutcome(False, None, f"{name}: {detail}"[:ERROR_TEXT_MAX], latency)
-        latency = int((time.perf_counter() - started) * 1000)
-        if 200 <= status < 300:
-            return SendOutcome(True, status, None, latency)
-        return SendOutcome(False, status, f"HTTP {status}", latency)
-
-    async def _record(self, chunk: list[tuple[_Claimed, SendOutcome]], token: uuid.UUID) -> None:
-        """Write attempts and new delivery states of ``chunk`` in one transaction.
-
-        A state is written only while the lease is still ours (``lease_token``): after a
-        lease ran out another worker may own the delivery; the attempt is logged anyway.
-        """
-        settings = self.settings
-        now = utcnow()
-        attempts: list[dict[str, Any]] = []
-        states: list[dict[str, Any]] = []
-        dead: list[_Claimed] = []
-        for item, outcome in chunk:
-            attempts.append(
-                {
-                    "delivery_id": item.delivery_id,
-                    "attempt": item.attempt,
-                    "attempted_at": now,
-                    "status_code": outcome.status_code,
-                    "error": outcome.error,
-                    "latency_ms": outcome.latency_ms,
-                    "success": outcome.ok,
-                }
-            )
-            state = {
-                "b_id": item.delivery_id,
-                "b_status": STATUS_PENDING,
-                "b_delivered_at": None,
-                "b_next": now,
-                "b_code": outcome.status_code,
-                "b_error": outcome.error,
-            }
-            if outcome.ok:
-                state.update(b_status=STATUS_DELIVERED, b_delivered_at=now)
-            elif (
-                not outcome.retryable or item.attempt >= settings.notifications.webhook_max_attempts
-            ):
-                state.update(b_status=STATUS_DEAD)
-                dead.append(item)
-            else:
-                delay = backoff_delay(
-                    item.attempt,
-                    base_s=settings.notifications.webhook_backoff_base_s,
-                    max_s=settings.notifications.webhook_backoff_max_s,
-                )
-                state.update(b_next=now + timedelta(seconds=delay))
-            states.append(state)
-        table = NotificationDelivery.metadata.tables[NotificationDelivery.__tablename__]
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.lease_token == token)
-            .values(
-                status=bindparam("b_status"),
-                delivered_at=bindparam("b_delivered_at"),
-                next_attempt_at=bindparam("b_next"),
-                last_status_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                lease_token=None,
-            )
-        )
-        async with session_scope(self.runtime.session_factory) as session:
-            await session.execute(
-                insert(DeliveryAttempt.metadata.tables[DeliveryAttempt.__tablename__]), attempts
-            )
-            result = await session.execute(statement, states)
-        matched = getattr(result, "rowcount", -1)
-        if isinstance(matched, int) and 0 <= matched < len(chunk):
-            self.stats.lost_leases += len(chunk) - matched  # another worker owns those now
-        self.stats.attempts += len(chunk)
-        ok = sum(1 for _, outcome in chunk if outcome.ok)
-        self.stats.delivered += ok
-        self.stats.failed_attempts += len(chunk) - ok
-        self.stats.dead += len(dead)
-        for item in dead:
-            log.warning(
-                "notifications.delivery.dead",
-                delivery_id=item.delivery_id,
-                event_type=item.event.event_type,
-                channel=item.channel,
-            )
