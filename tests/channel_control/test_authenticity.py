@@ -4,11 +4,13 @@ contents of cases and pallets; read-only — the code's consumer scan count neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 from litestar import Litestar
 
 from tests.factories.shipping import ShippingWorld, make_sscc, palletise, ship, shipping_world
+from tests.support.waiting import wait_until
 
 CHECKS = "/v1/distributor/checks"
 
@@ -26,11 +28,14 @@ async def _settled_scan_total(
 ) -> int:
     """The scan log is written behind the scan answer: wait (bounded) for ``want``."""
     total = -1
-    for _ in range(100):
+
+    async def written() -> bool:
+        nonlocal total
         total = await _scan_total(client, w, path)
-        if total >= want:
-            break
-        await asyncio.sleep(0.02)
+        return total >= want
+
+    with contextlib.suppress(AssertionError):  # the caller asserts on the total itself
+        await wait_until(written, what=f"{want} scans of {path}")
     return total
 
 

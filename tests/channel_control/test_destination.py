@@ -4,7 +4,6 @@ are cached and invalidated by writes. Plus the SSCC check digit, property-tested
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from kernel.errors import InvalidInput
 from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.shipping import ship, shipping_world
+from tests.support.waiting import wait_until
 
 CHAIN = 10
 UNITS = 100_000
@@ -230,10 +230,15 @@ async def test_another_worker_drops_its_cached_answer_after_a_shipment(
         assert before.distributor_id == d1.id
         await ship(client, w.admin, kind="transfer", source=d1, to=d2, ranges=[w.item_range(0, 5)])
         after = before
-        for _ in range(100):
-            after = await resolver.resolve(w.brand.id, w.items.kid, w.items.first_index)
-            if after is not None and after.distributor_id == d2.id:
-                break
-            await asyncio.sleep(0.02)
+
+        async def moved() -> bool:
+            nonlocal after
+            found = await resolver.resolve(w.brand.id, w.items.kid, w.items.first_index)
+            if found is None:
+                return False
+            after = found
+            return found.distributor_id == d2.id
+
+        await wait_until(moved, what="the resolver to see the transfer")
         assert after is not None
         assert after.distributor_id == d2.id

@@ -38,6 +38,7 @@ from tests.factories.diversion import (
     shipped_goods,
 )
 from tests.factories.tenancy import brand_admin, brand_viewer
+from tests.support.waiting import wait_until
 
 BEIJING_IP = PLACES["Beijing"].host()
 GUANGZHOU_IP = PLACES["Guangzhou"].host()
@@ -611,10 +612,11 @@ async def test_the_background_task_writes_signals_without_being_asked(
         goods = await shipped_goods(app, client, regions=("CN-GD",))
         await _set_rule(client, goods.admin, min_distinct_codes=1)
         await scan(client, goods.product.gtin, goods.codes[0], ip=BEIJING_IP)
-        for _ in range(100):
-            if (await _get(client, ALERTS, goods.admin))["total"]:
-                break
-            await asyncio.sleep(0.05)
+
+        async def alerted() -> bool:
+            return bool((await _get(client, ALERTS, goods.admin))["total"])
+
+        await wait_until(alerted, what="an alert")
         assert (await _get(client, ALERTS, goods.admin))["total"] == 1
 
 
@@ -646,10 +648,7 @@ async def test_new_alerts_arrive_on_the_event_stream(geo: AppClient) -> None:
     )
     serving = asyncio.create_task(server.serve())
     try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: server.started, interval_s=0.01, what="the server to start")
         port = server.servers[0].sockets[0].getsockname()[1]
         async with (
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,

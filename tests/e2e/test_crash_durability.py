@@ -90,7 +90,7 @@ async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Setting
                     return False
 
             # Generous: under parallel workers the interpreter start alone can take seconds.
-            await wait_until(healthy, timeout=60, interval=0.1, message="the server to start")
+            await wait_until(healthy, 60, interval_s=0.1, what="the server to start")
 
             async def scan(code: str, i: int) -> None:
                 try:
@@ -107,9 +107,7 @@ async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Setting
                     answered.append(uuid.UUID(response.json()["scan_id"]))
 
             tasks = [asyncio.create_task(scan(code, i)) for i, code in enumerate(codes)]
-            await wait_until(
-                lambda: len(answered) >= 150, timeout=60, interval=0.001, message="150 answers"
-            )
+            await wait_until(lambda: len(answered) >= 150, 60, interval_s=0.001, what="150 answers")
             server.send_signal(signal.SIGKILL)  # no shutdown hooks, no final flush
             await asyncio.gather(*tasks)
     finally:

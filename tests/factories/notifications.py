@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -15,6 +11,7 @@ from litestar import Litestar
 from kernel.outbox import emit
 from kernel.settings import Settings
 from kernel.uow import session_scope
+from tests.support.waiting import wait_until
 
 __all__ = [
     "create_subscription",
@@ -76,24 +73,3 @@ async def create_subscription(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]],
-    *,
-    timeout_s: float = 15.0,
-    interval_s: float = 0.02,
-    what: str | Callable[[], str] = "condition",
-) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout_s`` (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {described}")
-        await asyncio.sleep(interval_s)

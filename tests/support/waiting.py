@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 
-#: Generous by default: a loaded machine (parallel workers) is slow, a passing wait is not.
-DEFAULT_TIMEOUT_S = 30.0
-
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]],
-    timeout: float = DEFAULT_TIMEOUT_S,  # noqa: ASYNC109 - a deadline for polling, by design
+    condition: Callable[[], bool | Awaitable[bool]],
+    timeout_s: float = 15.0,
     *,
-    interval: float = 0.01,
-    message: str = "condition",
+    interval_s: float = 0.02,
+    what: str | Callable[[], str] = "condition",
 ) -> None:
-    """Poll ``predicate`` (sync or async) until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` (sync or async) until it holds; fail after ``timeout_s``.
+
+    Waits on the thing itself, never a fixed sleep: generous timeouts cost nothing when the
+    condition is met early, and keep a loaded machine (parallel workers) from failing tests.
+    """
+    deadline = time.monotonic() + timeout_s
     while True:
-        result = predicate()
-        if not isinstance(result, bool):
+        result = condition()
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        await asyncio.sleep(interval)
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {described}")
+        await asyncio.sleep(interval_s)

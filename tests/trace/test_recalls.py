@@ -5,7 +5,6 @@ outbox events, change and close, tenant isolation."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -38,6 +37,7 @@ from tests.factories.trace import (
     genealogy_world,
     scan,
 )
+from tests.support.waiting import wait_until
 
 
 async def _events(app: Litestar, recall_id: str) -> list[OutboxEvent]:
@@ -644,11 +644,14 @@ async def test_activation_reaches_another_worker_at_once(
             client, w.admin, [{"kind": "batch", "batch_id": str(w.batches["a2"].id)}]
         )
         await activate_recall(client, w.admin, recall["id"])
-        for _ in range(50):  # pub/sub delivery is asynchronous: allow it a moment
+        after: dict[str, Any] = {}
+
+        async def recalled() -> bool:  # pub/sub delivery is asynchronous: allow it a moment
+            nonlocal after
             after = (await scan(other, w.gtin("a2"), code)).json()
-            if "recall" in after:
-                break
-            await asyncio.sleep(0.02)
+            return "recall" in after
+
+        await wait_until(recalled, what="the recall to reach the other worker")
         assert after["recall"]["id"] == recall["id"]
         assert after["verdict"] == "already_scanned"
 
