@@ -487,6 +487,68 @@ def alert_event_payload(alert: DiversionAlert) -> dict[str, Any]:
     }
 
 
+async def _open_alert(
+    session: AsyncSession,
+    group: tuple[uuid.UUID, uuid.UUID, str],
+    rule: RuleValues,
+    now: datetime,
+    *,
+    codes: int,
+    count: int,
+    seen: tuple[datetime, datetime],
+    name: str,
+) -> DiversionAlert:
+    """Open the group's alert with its "opened" event, emitted through the outbox."""
+    brand_id, distributor_id, area = group
+    alert = DiversionAlert(
+        id=uuid.uuid4(),
+        brand_id=brand_id,
+        distributor_id=distributor_id,
+        distributor_name=name,
+        area=area,
+        status="open",
+        open_key=open_key_of(brand_id, distributor_id, area),
+        distinct_codes=codes,
+        signal_count=count,
+        first_seen_at=seen[0],
+        last_seen_at=seen[1],
+        opened_at=now,
+        rule=rule.as_json(),
+        updated_at=now,
+        updated_by="system",
+    )
+    session.add(alert)
+    session.add(
+        DiversionAlertEvent(
+            alert_id=alert.id,
+            at=now,
+            action="opened",
+            from_status=None,
+            to_status="open",
+            actor_id=None,
+            actor_name="system",
+            note=None,
+        )
+    )
+    await session.flush()
+    payload = alert_event_payload(alert)
+    emit(
+        session,
+        brand_id=brand_id,
+        event_type="diversion.alert.opened",
+        subject_type="diversion_alert",
+        subject_id=alert.id,
+        payload=payload,
+    )
+    log.info(
+        "channel_control.diversion.alert_opened",
+        alert_id=str(alert.id),
+        area=area,
+        distinct_codes=codes,
+    )
+    return alert
+
+
 async def apply_rules(
     session: AsyncSession,
     groups: set[tuple[uuid.UUID, uuid.UUID, str]],
@@ -543,53 +605,17 @@ async def apply_rules(
         if alert is None:
             if codes < rule.min_distinct_codes:
                 continue
-            alert = DiversionAlert(
-                id=uuid.uuid4(),
-                brand_id=brand_id,
-                distributor_id=distributor_id,
-                distributor_name=name,
-                area=area,
-                status="open",
-                open_key=key,
-                distinct_codes=codes,
-                signal_count=int(count),
-                first_seen_at=_aware(first_seen),
-                last_seen_at=_aware(last_seen),
-                opened_at=now,
-                rule=rule.as_json(),
-                updated_at=now,
-                updated_by="system",
-            )
-            session.add(alert)
-            session.add(
-                DiversionAlertEvent(
-                    alert_id=alert.id,
-                    at=now,
-                    action="opened",
-                    from_status=None,
-                    to_status="open",
-                    actor_id=None,
-                    actor_name="system",
-                    note=None,
-                )
-            )
-            await session.flush()
-            payload = alert_event_payload(alert)
-            emit(
+            alert = await _open_alert(
                 session,
-                brand_id=brand_id,
-                event_type="diversion.alert.opened",
-                subject_type="diversion_alert",
-                subject_id=alert.id,
-                payload=payload,
+                (brand_id, distributor_id, area),
+                rule,
+                now,
+                codes=codes,
+                count=int(count),
+                seen=(_aware(first_seen), _aware(last_seen)),
+                name=name,
             )
-            opened.append(payload)
-            log.info(
-                "channel_control.diversion.alert_opened",
-                alert_id=str(alert.id),
-                area=area,
-                distinct_codes=codes,
-            )
+            opened.append(alert_event_payload(alert))
         else:
             alert.signal_count += int(count)
             alert.distinct_codes += codes
