@@ -16,18 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channel_control.distributors import services
-from channel_control.distributors.credentials import DistributorPrincipal
 from channel_control.distributors.models import Distributor
 from channel_control.logistics.aggregation import (
-    ContainerRef,
     Projection,
     container_units,
     find_container,
@@ -36,7 +33,6 @@ from channel_control.logistics.destination import Position
 from channel_control.logistics.models import (
     Container,
     Shipment,
-    ShipmentKind,
     ShipmentLine,
     UnitPosition,
 )
@@ -46,15 +42,16 @@ from channel_control.logistics.positions import (
     set_container_position,
     set_unit_positions,
 )
-from channel_control.logistics.units import Failure, RangeInput, UnitChecker, coalesce
+from channel_control.logistics.shipment_checks import Actor, ShipmentRequest, check_parties
+from channel_control.logistics.units import Failure, UnitChecker, coalesce
 from kernel.audit import AuditEntry, record_audit
-from kernel.auth import Principal
 from kernel.db import utcnow
 from kernel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from kernel.pagination import fetch_page
 
 __all__ = [
     "MAX_FAILURES_SHOWN",
+    "Actor",
     "ShipmentRequest",
     "create_shipment",
     "get_shipment",
@@ -64,27 +61,6 @@ __all__ = [
 ]
 
 MAX_FAILURES_SHOWN = 100
-MAX_CONTAINERS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class ShipmentRequest:
-    document_number: str
-    kind: str
-    from_distributor_id: uuid.UUID | None
-    to_distributor_id: uuid.UUID | None
-    codes: list[str]
-    ranges: list[RangeInput]
-    containers: list[ContainerRef]
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who writes: a brand admin or a distributor's credential."""
-
-    admin: Principal | None = None
-    distributor: DistributorPrincipal | None = None
 
 
 def _not_found() -> NotFound:
@@ -101,63 +77,6 @@ def _reject(failures: list[Failure]) -> InvalidInput:
     )
 
 
-async def _check_parties(
-    session: AsyncSession, brand_id: uuid.UUID, req: ShipmentRequest, actor: Actor
-) -> None:
-    kind = req.kind
-    if kind not in (ShipmentKind.OUTBOUND, ShipmentKind.TRANSFER, ShipmentKind.RETURN):
-        raise InvalidInput(
-            "kind must be outbound, transfer or return", code="invalid_kind", field="kind"
-        )
-    needs_from = kind != ShipmentKind.OUTBOUND
-    needs_to = kind != ShipmentKind.RETURN
-    for name, value, needed in (
-        ("from_distributor_id", req.from_distributor_id, needs_from),
-        ("to_distributor_id", req.to_distributor_id, needs_to),
-    ):
-        if needed and value is None:
-            raise InvalidInput(f"a {kind} shipment needs {name}", code="missing_party", field=name)
-        if not needed and value is not None:
-            raise InvalidInput(
-                f"a {kind} shipment has no {name}", code="unexpected_party", field=name
-            )
-        if value is not None:
-            try:
-                party = await services.get_distributor(session, brand_id, value)
-            except NotFound as exc:
-                raise NotFound(exc.detail, code=exc.code, field=name) from exc
-            if party.deactivated_at is not None and name == "to_distributor_id":
-                raise InvalidInput(
-                    "the distributor is deactivated", code="distributor_inactive", field=name
-                )
-    if req.from_distributor_id is not None and req.from_distributor_id == req.to_distributor_id:
-        raise InvalidInput(
-            "a transfer goes to another distributor", code="same_party", field="to_distributor_id"
-        )
-    if actor.distributor is not None:
-        if kind == ShipmentKind.OUTBOUND:
-            raise Forbidden(
-                "only the brand ships outbound", code="outbound_by_brand_only", field="kind"
-            )
-        if req.from_distributor_id != actor.distributor.distributor_id:
-            raise Forbidden(
-                "a distributor ships only goods it holds itself",
-                code="not_your_goods",
-                field="from_distributor_id",
-            )
-    if not (req.codes or req.ranges or req.containers):
-        raise InvalidInput("the shipment carries nothing", code="empty_shipment", field="codes")
-    if len(req.containers) > MAX_CONTAINERS:
-        raise InvalidInput("too many containers", code="too_many", field="containers")
-    document = req.document_number.strip()
-    if not document or len(document) > 100 or document != req.document_number:
-        raise InvalidInput(
-            "document_number must be 1-100 characters without surrounding spaces",
-            code="invalid_document_number",
-            field="document_number",
-        )
-
-
 def _content_digest(
     req: ShipmentRequest, ranges: list[tuple[int, int]], containers: list[uuid.UUID]
 ) -> str:
@@ -171,15 +90,9 @@ def _content_digest(
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-async def create_shipment(
-    session: AsyncSession, checker: UnitChecker, req: ShipmentRequest, actor: Actor
-) -> tuple[Shipment, bool]:
-    """Record the shipment and move what it carries; (shipment, created). A replay of the
-    same document returns the existing shipment with created False."""
-    brand_id = checker.brand_id
-    await _check_parties(session, brand_id, req, actor)
-    await lock_brand_channel(session, brand_id)
-    inputs, _, failures = await checker.resolve(req.codes, req.ranges)
+async def _resolve_containers(
+    session: AsyncSession, checker: UnitChecker, req: ShipmentRequest, failures: list[Failure]
+) -> list[Container]:
     containers: list[Container] = []
     seen: set[uuid.UUID] = set()
     for i, ref in enumerate(req.containers):
@@ -198,24 +111,35 @@ async def create_shipment(
             continue
         seen.add(found.id)
         containers.append(found)
-    if failures:
-        raise _reject(failures)
-    digest = _content_digest(req, [(lo, hi) for lo, hi, _, _ in inputs], [c.id for c in containers])
+    return containers
+
+
+async def _replayed(
+    session: AsyncSession, brand_id: uuid.UUID, req: ShipmentRequest, digest: str
+) -> Shipment | None:
     existing = await session.scalar(
         select(Shipment).where(
             Shipment.brand_id == brand_id, Shipment.document_number == req.document_number
         )
     )
-    if existing is not None:
-        if existing.content_sha256 != digest:
-            raise Conflict(
-                "this document number was used for a different shipment",
-                code="document_number_reused",
-                field="document_number",
-            )
-        return existing, False
+    if existing is not None and existing.content_sha256 != digest:
+        raise Conflict(
+            "this document number was used for a different shipment",
+            code="document_number_reused",
+            field="document_number",
+        )
+    return existing
 
-    expected = req.from_distributor_id
+
+async def _count_units(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    expected: uuid.UUID | None,
+    inputs: list[tuple[int, int, str, str]],
+    containers: list[Container],
+) -> int:
+    """Units carried; raises the refusal if any input is packed or held by someone else."""
+    failures: list[Failure] = []
     units = 0
     projection = await Projection.load(session, brand_id, [(lo, hi) for lo, hi, _, _ in inputs])
     for lo, hi, text, fieldname in inputs:
@@ -247,7 +171,17 @@ async def create_shipment(
         units += sum(hi - lo for lo, hi in await container_units(session, container))
     if failures:
         raise _reject(failures)
+    return units
 
+
+async def _record(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    req: ShipmentRequest,
+    actor: Actor,
+    digest: str,
+    units: int,
+) -> Shipment:
     now = utcnow()
     shipment = Shipment(
         id=uuid.uuid4(),
@@ -270,16 +204,26 @@ async def create_shipment(
     )
     session.add(shipment)
     await session.flush()
-    ranges = coalesce((lo, hi) for lo, hi, _, _ in inputs)
+    return shipment
+
+
+async def _move_goods(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    shipment: Shipment,
+    ranges: list[tuple[int, int]],
+    containers: list[Container],
+) -> None:
     for lo, hi in ranges:
         session.add(ShipmentLine(shipment_id=shipment.id, code_start=lo, code_end=hi))
     for container in containers:
         session.add(ShipmentLine(shipment_id=shipment.id, container_id=container.id))
     await session.flush()
+    now = shipment.shipped_at
     position = Position(
-        distributor_id=req.to_distributor_id,
+        distributor_id=shipment.to_distributor_id,
         shipment_id=shipment.id,
-        document_number=req.document_number,
+        document_number=shipment.document_number,
         shipped_at=now,
         moved_at=now,
         received=False,
@@ -288,6 +232,29 @@ async def create_shipment(
     await set_unit_positions(session, brand_id, ranges, position)
     for container in containers:
         set_container_position(container, position)
+
+
+async def create_shipment(
+    session: AsyncSession, checker: UnitChecker, req: ShipmentRequest, actor: Actor
+) -> tuple[Shipment, bool]:
+    """Record the shipment and move what it carries; (shipment, created). A replay of the
+    same document returns the existing shipment with created False."""
+    brand_id = checker.brand_id
+    await check_parties(session, brand_id, req, actor)
+    await lock_brand_channel(session, brand_id)
+    inputs, _, failures = await checker.resolve(req.codes, req.ranges)
+    containers = await _resolve_containers(session, checker, req, failures)
+    if failures:
+        raise _reject(failures)
+    digest = _content_digest(req, [(lo, hi) for lo, hi, _, _ in inputs], [c.id for c in containers])
+    existing = await _replayed(session, brand_id, req, digest)
+    if existing is not None:
+        return existing, False
+    expected = req.from_distributor_id
+    units = await _count_units(session, brand_id, expected, inputs, containers)
+    shipment = await _record(session, brand_id, req, actor, digest, units)
+    ranges = coalesce((lo, hi) for lo, hi, _, _ in inputs)
+    await _move_goods(session, brand_id, shipment, ranges, containers)
     _audit(
         session,
         actor,
