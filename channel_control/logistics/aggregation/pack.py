@@ -354,34 +354,8 @@ async def _pack_cases(
     for i, ref in enumerate(cases):
         fieldname = f"cases[{i}]"
         shown = ref.code or ref.sscc or ""
-        try:
-            got = await get_or_create(session, checker, ref, ContainerKind.CASE, fieldname)
-        except InvalidInput as exc:
-            tally.failures.append(failure_out(Failure(shown, fieldname, exc.code, exc.detail)))
-            continue
-        if isinstance(got, Failure):
-            tally.failures.append(failure_out(got))
-            continue
-        if got.id in seen:
-            tally.failures.append(
-                failure_out(Failure(shown, fieldname, "duplicate_in_request", "listed twice"))
-            )
-            continue
-        seen.add(got.id)
-        if got.parent_id == pallet.id:
-            tally.unchanged += 1
-            continue
-        if got.parent_id is not None and not move:
-            tally.failures.append(
-                failure_out(
-                    Failure(
-                        shown,
-                        fieldname,
-                        "already_packed",
-                        f"on another pallet ({got.parent_id}); pack with move=true to repack",
-                    )
-                )
-            )
+        got = await _case_for_pallet(session, checker, ref, fieldname, pallet, move, seen, tally)
+        if got is None:
             continue
         where = await container_position(session, got)
         if tally.must_hold is not None and holder(where) != tally.must_hold:
@@ -420,6 +394,51 @@ async def _pack_cases(
         )
         tally.containers += 1
     await session.flush()
+
+
+async def _case_for_pallet(
+    session: AsyncSession,
+    checker: UnitChecker,
+    ref: ContainerRef,
+    fieldname: str,
+    pallet: Container,
+    move: bool,
+    seen: set[uuid.UUID],
+    tally: Tally,
+) -> Container | None:
+    """The case ``ref`` names, if it may go onto ``pallet``; else ``None``, with the failure (or
+    the harmless replay) counted in ``tally``."""
+    shown = ref.code or ref.sscc or ""
+    try:
+        got = await get_or_create(session, checker, ref, ContainerKind.CASE, fieldname)
+    except InvalidInput as exc:
+        tally.failures.append(failure_out(Failure(shown, fieldname, exc.code, exc.detail)))
+        return None
+    if isinstance(got, Failure):
+        tally.failures.append(failure_out(got))
+        return None
+    if got.id in seen:
+        tally.failures.append(
+            failure_out(Failure(shown, fieldname, "duplicate_in_request", "listed twice"))
+        )
+        return None
+    seen.add(got.id)
+    if got.parent_id == pallet.id:
+        tally.unchanged += 1
+        return None
+    if got.parent_id is not None and not move:
+        tally.failures.append(
+            failure_out(
+                Failure(
+                    shown,
+                    fieldname,
+                    "already_packed",
+                    f"on another pallet ({got.parent_id}); pack with move=true to repack",
+                )
+            )
+        )
+        return None
+    return got
 
 
 async def take_case_off(
