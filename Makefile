@@ -26,7 +26,7 @@ run: $(STAMP)
 ## Run the whole test suite (embedded defaults and, when reachable, PostgreSQL + Redis) in
 ## parallel: each xdist worker has its own PostgreSQL schema and Redis key prefix.
 ## TEST_WORKERS=0 runs it serially.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
