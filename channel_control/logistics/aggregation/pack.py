@@ -24,7 +24,7 @@ from channel_control.logistics.aggregation.operations import (
     range_fail,
     request_doc,
 )
-from channel_control.logistics.aggregation.projection import Projection, holder
+from channel_control.logistics.aggregation.projection import Projection, Span, holder
 from channel_control.logistics.destination import Position
 from channel_control.logistics.models import (
     Aggregation,
@@ -40,6 +40,7 @@ from channel_control.logistics.positions import (
 )
 from channel_control.logistics.units import (
     Failure,
+    Piece,
     RangeInput,
     UnitChecker,
     coalesce,
@@ -198,19 +199,7 @@ async def _pack_items(
     to_leave: dict[int, tuple[Aggregation, list[tuple[int, int]]]] = {}
     for lo, hi, text, fieldname in inputs:
         span = projection.at(lo)
-        # Container codes are not items.
-        segments: list[tuple[int, int]] = []
-        at = lo
-        for c in span.containers_in(lo, hi):
-            if c > at:
-                segments.append((at, c))
-            range_fail(
-                tally, text, fieldname, "is_container", "this code is a case or pallet", c, c + 1
-            )
-            at = c + 1
-        if at < hi:
-            segments.append((at, hi))
-        for s_lo, s_hi in segments:
+        for s_lo, s_hi in _item_segments(span, lo, hi, text, fieldname, tally):
             for piece in span.open_pieces(s_lo, s_hi):
                 row = piece.value
                 if row is not None and row.parent_id == case.id:
@@ -227,19 +216,8 @@ async def _pack_items(
                         piece.end,
                     )
                     continue
-                # Where are these units now? In their old container, or loose at their own.
-                if row is not None:
-                    if row.parent_id not in positions:
-                        old = await session.get(Container, row.parent_id)
-                        positions[row.parent_id] = (
-                            await container_position(session, old) if old else None
-                        )
-                    candidates = [(piece.start, piece.end, positions[row.parent_id])]
-                else:
-                    candidates = [
-                        (p.start, p.end, p.value) for p in span.own_pieces(piece.start, piece.end)
-                    ]
-                for c_lo, c_hi, where in candidates:
+                places = await _current_places(session, span, piece, positions)
+                for c_lo, c_hi, where in places:
                     if tally.must_hold is not None and holder(where) != tally.must_hold:
                         range_fail(
                             tally,
@@ -270,6 +248,18 @@ async def _pack_items(
                     to_pack.append((c_lo, c_hi))
                     tally.units += c_hi - c_lo
     await close_pieces(session, to_leave, operation.id, now)
+    await _insert_item_rows(session, brand_id, case, operation, now, to_pack)
+
+
+async def _insert_item_rows(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    case: Container,
+    operation: AggregationOperation,
+    now: datetime,
+    to_pack: list[tuple[int, int]],
+) -> None:
+    """One aggregation row per contiguous run of the items packed into ``case``."""
     rows = [
         {
             "brand_id": brand_id,
@@ -283,6 +273,42 @@ async def _pack_items(
     ]
     if rows:
         await session.execute(insert(Aggregation), rows)
+
+
+def _item_segments(
+    span: Span, lo: int, hi: int, text: str, fieldname: str, tally: Tally
+) -> list[tuple[int, int]]:
+    """``[lo, hi)`` without the codes of cases and pallets in it (each of those a failure:
+    container codes are not items)."""
+    segments: list[tuple[int, int]] = []
+    at = lo
+    for c in span.containers_in(lo, hi):
+        if c > at:
+            segments.append((at, c))
+        range_fail(
+            tally, text, fieldname, "is_container", "this code is a case or pallet", c, c + 1
+        )
+        at = c + 1
+    if at < hi:
+        segments.append((at, hi))
+    return segments
+
+
+async def _current_places(
+    session: AsyncSession,
+    span: Span,
+    piece: Piece[Aggregation],
+    positions: dict[uuid.UUID, Position | None],
+) -> list[tuple[int, int, Position | None]]:
+    """Where the units of ``piece`` are now: at their old container's place, or, loose, at
+    their own (``positions`` remembers containers already looked up)."""
+    row = piece.value
+    if row is None:
+        return [(p.start, p.end, p.value) for p in span.own_pieces(piece.start, piece.end)]
+    if row.parent_id not in positions:
+        old = await session.get(Container, row.parent_id)
+        positions[row.parent_id] = await container_position(session, old) if old else None
+    return [(piece.start, piece.end, positions[row.parent_id])]
 
 
 async def close_pieces(

@@ -26,7 +26,7 @@ from channel_control.logistics.units import (
     pieces,
 )
 
-__all__ = ["Projection", "holder"]
+__all__ = ["Projection", "Span", "holder"]
 
 
 def holder(position: Position | None) -> uuid.UUID | None:
@@ -34,7 +34,7 @@ def holder(position: Position | None) -> uuid.UUID | None:
 
 
 @dataclass(slots=True)
-class _Span:
+class Span:
     """The projection rows of one dense group of a request, loaded once."""
 
     container_codes: list[int]
@@ -62,7 +62,7 @@ class Projection:
 
     def __init__(self) -> None:
         self._starts: list[int] = []
-        self._spans: list[_Span] = []
+        self._spans: list[Span] = []
 
     @classmethod
     async def load(
@@ -81,7 +81,7 @@ class Projection:
             own = await unit_position_rows(session, brand_id, lo, hi)
             found._starts.append(lo)
             found._spans.append(
-                _Span(
+                Span(
                     sorted(c for c in codes if c is not None),
                     aggs,
                     [start for start, _, _ in aggs],
@@ -91,6 +91,6 @@ class Projection:
             )
         return found
 
-    def at(self, lo: int) -> _Span:
+    def at(self, lo: int) -> Span:
         """The span holding a run that starts at ``lo`` (every input lies in one run)."""
         return self._spans[bisect_right(self._starts, lo) - 1]
