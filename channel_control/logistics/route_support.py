@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request
 from litestar.di import NamedDependency
-from litestar.params import HeaderParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from anticounterfeit.codes.identity import split_code_id
@@ -31,6 +30,7 @@ from channel_control.logistics.schemas import (
 from channel_control.logistics.shipments import ShipmentRequest
 from channel_control.logistics.units import UnitChecker
 from kernel.auth import Principal
+from kernel.idempotency import idempotency_key_header
 from kernel.uow import after_commit
 
 __all__ = [
@@ -49,9 +49,7 @@ __all__ = [
 ]
 
 
-IdempotencyKey = Annotated[
-    str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=160)
-]
+IdempotencyKey = Annotated[str | None, idempotency_key_header(160)]
 DistributorCaller = NamedDependency[DistributorPrincipal]
 ShipmentKindQ = Literal["outbound", "transfer", "return"]
 ShipmentStatusQ = Literal["in_transit", "received"]
