@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench bench-issue venv clean
+.PHONY: run test lint typecheck check bench bench-issue venv vendor clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## Refresh the vendored front-end libraries from npm (development only; pins in kernel/vendor_assets.py).
+vendor: $(STAMP)
+	$(BIN)/python -m kernel.vendor_assets
+
 ## Start the server with demo data on embedded defaults (SQLite under var/, in-process Redis).
 ## The demo writes a small GeoIP database (fixture ranges) so that scans are located.
+## Development is chosen here, explicitly: unset, SCANGUARD_ENV means production, which
+## refuses to start without its secrets. Development generates them into var/dev-secrets.json.
+run: export SCANGUARD_ENV ?= development
 run: export SCANGUARD_GEOIP_DATABASE ?= var/demo-geoip.mmdb
 run: $(STAMP)
 	@mkdir -p var
@@ -50,3 +57,9 @@ bench-issue: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Schemathesis over the whole OpenAPI document (brand admin + distributor, SQLite + PostgreSQL/Redis)
+# at a larger budget than tests/fuzz; prints operations, requests, 5xx and schema violations.
+.PHONY: fuzz
+fuzz:
+	SCANGUARD_REQUIRE_SERVICES=1 .venv/bin/python -m loadtests.fuzz --seconds $${FUZZ_SECONDS:-60}

@@ -16,19 +16,23 @@ from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+import admin_api.accounts.routes
 import admin_api.notifications.routes
-import admin_api.routes
 import anticounterfeit.plugin
 import channel_control.plugin
 import gateway.plugin
 import loyalty.plugin
-from admin_api.openapi import openapi_config
+from admin_api.openapi import document_problems, openapi_config
 from admin_api.state import services_lifespan
 from gateway.fastpath import ScanFastPath
+from kernel.assets import static_router
+from kernel.db import provide_read_db_session
 from kernel.logging import configure_logging
 from kernel.problems import exception_handlers
 from kernel.settings import Settings
 from kernel.uow import provide_db_session
+from kernel.web_security import security_headers_hook
+from kernel.wire import wire_guard
 
 __all__ = ["create_app", "create_asgi"]
 
@@ -48,20 +52,24 @@ def with_scan_fast_path(app: Litestar, settings: Settings) -> Any:
 def create_app(settings: Settings) -> Litestar:
     """Build the whole ASGI application (scan gateway + admin API) for ``settings``."""
     configure_logging(settings)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *gateway.plugin.ROUTES,
-            *admin_api.routes.ROUTES,
+            *admin_api.accounts.routes.ROUTES,
             *anticounterfeit.plugin.ROUTES,
             *channel_control.plugin.ROUTES,
             *admin_api.notifications.routes.ROUTES,
             *loyalty.plugin.ROUTES,
+            static_router(),
         ],
         lifespan=[services_lifespan(settings)],
         dependencies={
             "db": Provide(provide_db_session),
+            "read_db": Provide(provide_read_db_session),
         },
         exception_handlers=exception_handlers,
+        # NUL characters, over-deep JSON and empty PATCH bodies: one 400 for every route.
+        middleware=[wire_guard],
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         # POST /v1/scans answers are small JSON (under minimum_size unless a product description
         # nears its 2,000-character limit; such answers now go uncompressed) on the hottest
@@ -71,5 +79,8 @@ def create_app(settings: Settings) -> Litestar:
             backend="gzip", minimum_size=2048, exclude=SCAN_API_PATH_PATTERN
         ),
         openapi_config=openapi_config(),
+        # Security headers and cookie flags on every answer (error pages too), not per route.
+        before_send=[security_headers_hook(settings)],
         debug=False,
     )
+    return document_problems(app)

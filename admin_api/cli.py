@@ -6,7 +6,9 @@ import sys
 
 import click
 
-from admin_api.commands import admin_group, brands_group
+from admin_api.commands import admin_group, brands_group, secrets_group
+from admin_api.partitions_cli import partitions_group
+from admin_api.streaming.cli import stream_group
 from anticounterfeit.codes.cli import codes_group
 from kernel.settings import ConfigurationError, Settings
 from loyalty.cli import loyalty_group
@@ -15,10 +17,11 @@ __all__ = ["main"]
 
 
 def load_settings() -> Settings:
+    """Settings from the environment; one that cannot run is a clear error (exit 1)."""
     try:
         return Settings.from_env()
     except ConfigurationError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"cannot start: {exc}") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,6 +90,7 @@ def serve(host: str, port: int, workers: int, with_demo_banner: bool, with_worke
 
     if with_worker:  # read by Settings.from_env in the server process(es)
         os.environ["SCANGUARD_NOTIFICATION_WORKER"] = "1"
+    os.environ["SCANGUARD_SERVER_WORKERS"] = str(workers)  # the in-process scan limits' share
     settings = load_settings()
     if workers > 1 and (settings.redis.is_embedded or settings.database.is_sqlite):
         raise click.ClickException(
@@ -142,6 +146,9 @@ main.add_command(admin_group)
 main.add_command(brands_group)
 main.add_command(codes_group)
 main.add_command(loyalty_group)
+main.add_command(secrets_group)
+main.add_command(stream_group)
+main.add_command(partitions_group)
 
 
 def _safe_url(url: str) -> str:

@@ -1,4 +1,5 @@
-"""CLI commands for users and brands (``scanguard admin ...``, ``scanguard brands ...``).
+"""CLI commands for users, brands and stored secrets (``scanguard admin ...``,
+``scanguard brands ...``, ``scanguard secrets ...``).
 
 Passwords never travel as command-line arguments (they would show in ``ps`` and shell
 history): they come from stdin (``--password-stdin``) or a hidden prompt.
@@ -10,17 +11,19 @@ import sys
 
 import click
 
-from admin_api.auth import ADMIN_ROLES
+from admin_api.accounts.services import ADMIN_ROLES
+from admin_api.notifications import services as notifications
 from anticounterfeit.catalogue import services as catalogue
-from anticounterfeit.catalogue.models import Brand
+from anticounterfeit.catalogue.queries import Brand
 from kernel import accounts
 from kernel.accounts import User
 from kernel.errors import DomainError
 from kernel.runtime import Runtime, run_job
+from kernel.secretbox import SecretBox, SecretDecryptionError, new_key
 from kernel.settings import ConfigurationError, Settings
 from kernel.uow import session_scope
 
-__all__ = ["admin_group", "brands_group"]
+__all__ = ["admin_group", "brands_group", "secrets_group"]
 
 
 def _settings() -> Settings:
@@ -131,3 +134,34 @@ def rotate_key(slug: str) -> None:
     except DomainError as exc:
         raise click.ClickException(f"{exc.detail} ({exc.code})") from exc
     click.echo(f"brand {slug}: retired key id {old}, active key id {new}")
+
+
+@click.group("secrets")
+def secrets_group() -> None:
+    """Stored secrets (webhook signing secrets) and their encryption keys."""
+
+
+@secrets_group.command("generate-key")
+def generate_key() -> None:
+    """Print a fresh key for SCANGUARD_SECRETS_KEY (put it first to rotate)."""
+    click.echo(new_key())
+
+
+@secrets_group.command("re-encrypt")
+def reencrypt() -> None:
+    """Re-encrypt every stored secret under the first key of SCANGUARD_SECRETS_KEY.
+
+    Rotation: prepend a new key (new,old), restart, run this, then remove the old key.
+    """
+    settings = _settings()
+    box = SecretBox.from_settings(settings)
+
+    async def job(runtime: Runtime) -> int:
+        async with session_scope(runtime.session_factory) as session:
+            return await notifications.reencrypt_secrets(session, box)
+
+    try:
+        count = run_job(settings, job)
+    except SecretDecryptionError as exc:
+        raise click.ClickException(f"{exc} (nothing changed)") from exc
+    click.echo(f"re-encrypted {count} webhook secret(s) under the newest key")

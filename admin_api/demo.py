@@ -11,29 +11,38 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Awaitable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
 
-from anticounterfeit.catalogue.models import Batch, Brand, Product
+from anticounterfeit.catalogue.queries import (
+    Batch,
+    Brand,
+    Product,
+    get_batch_by_lot,
+    get_brand_by_slug,
+    get_product_by_gtin,
+)
 from anticounterfeit.catalogue.services import create_batch, create_brand, create_product
 from anticounterfeit.codes.format import Keyring, encode_code
 from anticounterfeit.codes.metadata import CodeMetadataService
-from anticounterfeit.codes.models import CodeRoll
+from anticounterfeit.codes.queries import CodeRoll
 from anticounterfeit.codes.services import IssueRequest, issue_roll, void_range
 from anticounterfeit.gs1.gtin import gtin_check_digit
 from channel_control.distributors import credentials as distributor_credentials
 from channel_control.distributors import services as distributors
-from channel_control.distributors.models import Distributor
+from channel_control.distributors.services import Distributor
 from channel_control.distributors.territory import Territory
 from channel_control.logistics import shipments
 from channel_control.logistics.units import RangeInput, UnitChecker
 from gateway.geoip_fixture import FIXTURE_PLACES, write_city_database
 from kernel.accounts import User, create_user
 from kernel.auth import Role
+from kernel.errors import NotFound
 from kernel.runtime import Runtime, run_job
 from kernel.settings import Settings
 from kernel.uow import session_scope
@@ -72,13 +81,14 @@ def seed_demo(settings: Settings) -> dict[str, Any]:
     return state
 
 
+Found = TypeVar("Found")
+
+
 async def _seed(rt: Runtime, known: dict[str, Any]) -> dict[str, Any]:
     keyring = Keyring.from_mapping(rt.settings.auth.code_keyring)
     passwords = dict(known.get("passwords", {}))
     async with session_scope(rt.session_factory) as session:
-        brand = (
-            await session.execute(select(Brand).where(Brand.slug == DEMO_BRAND))
-        ).scalar_one_or_none()
+        brand = await _found(get_brand_by_slug(session, DEMO_BRAND))
         fresh = brand is None
         if brand is None:
             brand, _ = await create_brand(
@@ -166,11 +176,7 @@ async def _users(session: Any, brand: Brand, passwords: dict[str, str]) -> None:
 
 async def _batch(session: Any, brand: Brand, tea: Product) -> Batch:
     """The demo lot of the tea, created if missing."""
-    batch = (
-        await session.execute(
-            select(Batch).where(Batch.product_id == tea.id, Batch.lot == DEMO_LOT)
-        )
-    ).scalar_one_or_none()
+    batch = await _found(get_batch_by_lot(session, brand.id, tea.id, DEMO_LOT))
     if batch is None:
         batch = await create_batch(
             session,
@@ -182,7 +188,6 @@ async def _batch(session: Any, brand: Brand, tea: Product) -> Batch:
             expiry_date=date(2027, 11, 1),
             line="Line 2",
         )
-    assert isinstance(batch, Batch)
     return batch
 
 
@@ -200,13 +205,7 @@ async def _channel(
             ("GD-01", "Pearl River Trading (Guangdong)", "CN-GD"),
             ("ZJ-01", "West Lake Distribution (Zhejiang)", "CN-ZJ"),
         ):
-            found = (
-                await session.execute(
-                    select(Distributor).where(
-                        Distributor.brand_id == brand.id, Distributor.code == code
-                    )
-                )
-            ).scalar_one_or_none()
+            found = await _found(distributors.get_distributor_by_code(session, brand.id, code))
             made[code] = found or await distributors.create_distributor(
                 session,
                 None,
@@ -258,15 +257,20 @@ async def _channel(
 async def _product(
     session: Any, brand: Brand, gtin: str, name: str, pin_length: int | None
 ) -> Product:
-    product = (
-        await session.execute(select(Product).where(Product.gtin == gtin))
-    ).scalar_one_or_none()
+    product = await _found(get_product_by_gtin(session, brand.id, gtin))
     if product is None:
         product = await create_product(
             session, None, brand.id, gtin=gtin, name=name, pin_length=pin_length
         )
-    assert isinstance(product, Product)
     return product
+
+
+async def _found(lookup: Awaitable[Found]) -> Found | None:
+    """What ``lookup`` finds, or ``None`` where it answers ``NotFound`` (find-or-create)."""
+    try:
+        return await lookup
+    except NotFound:
+        return None
 
 
 async def _roll(

@@ -15,10 +15,11 @@ from typing import Any
 
 from litestar import Litestar
 
+from admin_api.accounts.services import active_user_guard
+from admin_api.brand_objects import BRAND_OBJECTS
 from admin_api.notifications.runner import build_worker
 from admin_api.notifications.worker import NotificationWorker
 from admin_api.trace_sources import TRACE_SOURCES
-from admin_api.users import active_user_guard
 from anticounterfeit.catalogue import services as catalogue
 from anticounterfeit.codes.format import Keyring
 from anticounterfeit.codes.metadata import CodeMetadataService
@@ -71,6 +72,7 @@ class AppServices:
             destinations,
             alert_stream,
             flush_interval_s=settings.channel.diversion_flush_interval_s,
+            keyring=keyring,
         )
         scans = ScanService(
             runtime,
@@ -101,6 +103,8 @@ class AppServices:
             "settings": self.settings,
             "runtime": self.runtime,
             "session_factory": self.runtime.session_factory,
+            "read_session_factory": self.runtime.read_session_factory
+            or self.runtime.session_factory,
             "keyring": self.keyring,
             "metadata": self.metadata,
             "scans": self.scans,
@@ -110,6 +114,7 @@ class AppServices:
             "principal_guard": self.principal_guard,
             "brand_exists": self.brand_exists,
             "trace_sources": TRACE_SOURCES,
+            "brand_objects": BRAND_OBJECTS,
             "notification_worker": self.notification_worker,
             "wechat": self.wechat,
             "loyalty": self.loyalty,

@@ -14,11 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.geo import DEFAULT_GPS_ACCURACY_M, Locator, Position, ScanLocation, impossible_travel
 from gateway.models import CodeFirstScan, Scan
 
-__all__ = ["COUNTED_VERDICTS", "ScanStats", "stats_from_db", "travel_from_db"]
+__all__ = [
+    "COUNTED_VERDICTS",
+    "ScanStats",
+    "first_scan_exists",
+    "first_scan_watermark",
+    "stats_from_db",
+    "travel_from_db",
+]
 
 COUNTED_VERDICTS = ("genuine", "already_scanned", "suspicious")
 TRAVEL_HISTORY = 50  # located scans the database fallback checks for impossible travel
 MAX_REPAIRED_DEVICES = 1_000  # enough to judge cloning; a clone seen by more is suspicious anyway
+WATERMARK_ROWS = 1_000  # the latest scan log rows by id: group commits land nearly in time order
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,28 @@ async def stats_from_db(
         first_place=(first.region or first.country) if first else None,
         devices=device_hashes,
     )
+
+
+async def first_scan_watermark(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> datetime | None:
+    """The time of the latest scan the database holds (None: no scan yet). Read through the
+    primary key's index, not a scan of the table."""
+    async with session_factory() as session:
+        latest = select(Scan.scanned_at).order_by(Scan.id.desc()).limit(WATERMARK_ROWS).subquery()
+        found: datetime | None = await session.scalar(select(func.max(latest.c.scanned_at)))
+    return found
+
+
+async def first_scan_exists(
+    session_factory: async_sessionmaker[AsyncSession], code_id: int
+) -> bool:
+    """Does the database hold this code's first scan (the truth behind Redis's "scanned")?"""
+    async with session_factory() as session:
+        found = await session.scalar(
+            select(CodeFirstScan.code_id).where(CodeFirstScan.code_id == code_id)
+        )
+    return found is not None
 
 
 async def travel_from_db(

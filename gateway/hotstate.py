@@ -1,7 +1,14 @@
 """The scan path's Redis state: one atomic script step per scan, and its repairs.
 
 Redis is a fast path, never the truth (the scan log is): ``HotState.step`` returns None when
-Redis is unavailable, and the caller then asks the database (``gateway.fallback``).
+Redis is unavailable, and the caller then asks the database (``gateway.fallback``); the rate
+limits are then counted in-process (``kernel.ratelimit``, this process's share of them).
+
+Keys carry the database's install id (``Runtime.scoped_key``): another database next to the
+same Redis never reads them. A restored backup keeps its install id but lost the scans made
+after it, so a "scanned before" whose first scan the database cannot be assumed to hold (its
+time after the database's latest durable scan at start-up, before this process started) is
+checked against the database (``needs_confirmation``); every other answer costs no query.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from gateway.fallback import ScanStats
-from gateway.geo import Position
+from gateway.fallback import ScanStats, first_scan_watermark
+from gateway.geo import Position, ScanLocation
 from kernel.cache import REDIS_DOWN_ERRORS
 from kernel.errors import RateLimited
+from kernel.ratelimit import LocalWindowLimiter, share_of
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 
@@ -89,6 +97,10 @@ return 0
 
 STATE_TTL_S = 400 * 24 * 3600  # a code's hot state outlives a year of shelf life
 WINDOW_S = 60
+# A first scan this much older than the database's latest durable scan was durable too (a
+# group commit lands within milliseconds, a failed one undoes its Redis claim).
+WATERMARK_MARGIN_MS = 60_000
+MAX_CONFIRMED = 100_000  # codes the database confirmed (in the unsure window); then forget all
 
 
 class HotAnswer(NamedTuple):
@@ -112,9 +124,62 @@ class HotState:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self._script: Any = None
+        self.local_limits = LocalWindowLimiter(WINDOW_S)
+        # Redis first scans at or before ``_durable_ms`` are in the database; so are those
+        # from ``_started_ms`` on (made against this database). Between: ask it (rare).
+        self._durable_ms = 0
+        self._started_ms = 0
+        self._confirmed: set[int] = set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        self._started_ms = int(time.time() * 1000)
+        await self.rt.load_install_id()
+        latest = await first_scan_watermark(self.rt.session_factory)
+        if latest is not None:
+            self._durable_ms = int(latest.timestamp() * 1000) - WATERMARK_MARGIN_MS
         self._script = self.rt.redis.register_script(SCAN_SCRIPT)
+
+    def needs_confirmation(self, code_id: int, hot: HotAnswer) -> bool:
+        """True when Redis says "scanned before" at a time the database may have lost (a
+        backup restored since): the caller checks the database's first scan."""
+        if hot.first == 1 or not hot.first_ms:
+            return False
+        first_ms = int(hot.first_ms)
+        if first_ms <= self._durable_ms or first_ms >= self._started_ms:
+            return False
+        return code_id not in self._confirmed
+
+    def confirmed(self, code_id: int) -> None:
+        """The database holds this code's first scan: no need to ask again."""
+        if len(self._confirmed) >= MAX_CONFIRMED:
+            self._confirmed.clear()
+        self._confirmed.add(code_id)
+
+    async def discard(self, code_id: int) -> None:
+        """Drop a code's state the database disowns (its first scan is not there)."""
+        try:
+            await self.rt.redis.delete(*self._code_keys(code_id))
+        except REDIS_DOWN_ERRORS as exc:
+            self.rt.redis_health.record_failure(exc)
+
+    def _code_keys(self, code_id: int) -> list[str]:
+        return [
+            self.rt.scoped_key("gw", "code", f"{{{code_id}}}"),
+            self.rt.scoped_key("gw", "dev", f"{{{code_id}}}"),
+        ]
+
+    def _limit_locally(self, settings: Settings, ip: str, device: str) -> None:
+        """The scan limits while Redis is down: this process's share, counted in memory."""
+        workers = settings.gateway.server_workers
+        for what, key, limit in (
+            ("address", f"ip:{ip}", settings.gateway.rate_limit_ip_per_minute),
+            ("device", f"dev:{device}", settings.gateway.rate_limit_device_per_minute),
+        ):
+            retry_after = self.local_limits.hit(key, share_of(limit, workers))
+            if retry_after is not None:
+                raise RateLimited(
+                    f"too many scans from this {what}; try again later", retry_after=retry_after
+                )
 
     async def step(
         self,
@@ -124,20 +189,20 @@ class HotState:
         ip: str,
         now: datetime,
         active: bool,
-        place: str | None,
-        position: Position | None,
+        location: ScanLocation,
     ) -> HotAnswer | None:
         """Run the scan script; None when Redis is unavailable (the caller uses the database).
 
         ``settings`` (the limits) come from the caller per call: the scan service's settings
         may be replaced while it runs."""
+        place, position = location.coarse_place, location.position
         health = self.rt.redis_health
         if not health.available:
+            self._limit_locally(settings, ip, device)
             return None
         window = int(time.time() // WINDOW_S)
         keys = [
-            self.rt.key("gw", "code", f"{{{code_id}}}"),
-            self.rt.key("gw", "dev", f"{{{code_id}}}"),
+            *self._code_keys(code_id),
             self.rt.key("gw", "rl", "ip", ip, window),
             self.rt.key("gw", "rl", "dev", device, window),
         ]
@@ -161,6 +226,7 @@ class HotState:
             result = await self._script(keys=keys, args=args)
         except REDIS_DOWN_ERRORS as exc:
             health.record_failure(exc)
+            self._limit_locally(settings, ip, device)
             return None
         health.record_success()
         status = int(result[0])
@@ -190,7 +256,7 @@ class HotState:
         """Put back what Redis forgot, from the database (rare: after a Redis restart)."""
         if stats.first_scanned_at is None:
             return
-        key = self.rt.key("gw", "code", f"{{{code_id}}}")
+        key, devices_key = self._code_keys(code_id)
         mapping: dict[Any, Any] = {
             "f": int(stats.first_scanned_at.timestamp() * 1000),
             "p": stats.first_place or "",
@@ -209,7 +275,6 @@ class HotState:
             await self.rt.redis.hset(key, mapping=mapping)
             await self.rt.redis.expire(key, STATE_TTL_S)
             if stats.devices:
-                devices_key = self.rt.key("gw", "dev", f"{{{code_id}}}")
                 await self.rt.redis.sadd(devices_key, *stats.devices)
                 await self.rt.redis.expire(devices_key, STATE_TTL_S)
         except REDIS_DOWN_ERRORS as exc:
@@ -219,12 +284,10 @@ class HotState:
     async def forget_first_claim(self, code_id: int, device: str, now: datetime) -> None:
         """Undo this scan's first-scan claim in Redis: the scan was not recorded (the client
         got a 503), so its retry must still find the code unscanned."""
-        keys = [
-            self.rt.key("gw", "code", f"{{{code_id}}}"),
-            self.rt.key("gw", "dev", f"{{{code_id}}}"),
-        ]
         try:
-            await self.rt.redis.eval(FORGET_SCRIPT, 2, *keys, int(now.timestamp() * 1000), device)
+            await self.rt.redis.eval(
+                FORGET_SCRIPT, 2, *self._code_keys(code_id), int(now.timestamp() * 1000), device
+            )
         except REDIS_DOWN_ERRORS as exc:
             self.rt.redis_health.record_failure(exc)
 

@@ -1,4 +1,5 @@
-"""Tables owned by the scan gateway: the scan log, first scans, counterfeit attempts."""
+"""Tables owned by the scan gateway: the scan log, first scans, counterfeit attempts, and the
+ledgers that keep what a scan produced recoverable after a crash."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kernel.db import Base, BigIntPK
 
-__all__ = ["CodeFirstScan", "CounterfeitAttempt", "Scan"]
+__all__ = ["CodeFirstScan", "CounterfeitAttempt", "CounterfeitFlush", "Scan", "ScanFollowup"]
 
 
 class Scan(Base):
@@ -20,10 +21,13 @@ class Scan(Base):
     __table_args__ = (
         Index("ix_scans_code_id_scanned_at", "code_id", "scanned_at"),
         Index("ix_scans_brand_id_scanned_at", "brand_id", "scanned_at"),
+        # With the partition key (PostgreSQL partitions scans by month) and brand_id (Citus
+        # distributes it by brand): a unique key must contain both (kernel/partitions.py).
+        UniqueConstraint("scan_uid", "scanned_at", "brand_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    scan_uid: Mapped[uuid.UUID] = mapped_column(unique=True)
+    scan_uid: Mapped[uuid.UUID]
     scanned_at: Mapped[datetime]
     code_id: Mapped[int] = mapped_column(BigInteger)
     brand_id: Mapped[uuid.UUID]
@@ -86,3 +90,28 @@ class CounterfeitAttempt(Base):
     count: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+
+
+class ScanFollowup(Base):
+    """A logged scan whose channel consequences (diversion signal, tally) are not yet written.
+
+    Inserted in the scan log's own transaction for every located scan of a shipped unit, and
+    deleted by the transaction that writes its consequences: a row here after a crash is a
+    scan to rebuild them from (``gateway.followups``); deleting it is what makes them
+    exactly-once.
+    """
+
+    __tablename__ = "scan_followups"
+
+    scan_uid: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    scanned_at: Mapped[datetime]
+
+
+class CounterfeitFlush(Base):
+    """A counterfeit journal segment whose tallies are committed (``gateway.counterfeits``):
+    a segment found on disk after a crash is replayed only when its id is not here."""
+
+    __tablename__ = "counterfeit_flushes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,21 +1,30 @@
 """Read-only questions other domains ask about scans (they never query gateway tables directly).
 
 Loyalty asks who scanned a code first; traceability and recalls ask how many units of a code
-range were scanned and by whom. Each function takes the caller's session.
+range were scanned and by whom; the event stream reads the log in id order. Each function
+takes the caller's session.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import CodeFirstScan, Scan
 
-__all__ = ["DeviceScan", "FirstScan", "device_scan_of", "first_scan_of"]
+__all__ = [
+    "DeviceScan",
+    "FirstScan",
+    "LoggedScan",
+    "device_scan_of",
+    "first_scan_of",
+    "scan_log_after",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +107,47 @@ async def device_scan_of(
         distributor_id=row.distributor_id,
         code_suspicious=bool(code_suspicious),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedScan:
+    """One scan log row as the event stream publishes it (no IP, no user agent)."""
+
+    id: int
+    scan_uid: uuid.UUID
+    scanned_at: datetime
+    code_id: int
+    brand_id: uuid.UUID
+    product_id: uuid.UUID
+    roll_id: uuid.UUID
+    verdict: str
+    device_hash: str
+    country: str | None
+    region: str | None
+    city: str | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    location_source: str
+    location_confidence: float | None
+    channel: str
+    distributor_id: uuid.UUID | None
+    shipment_id: uuid.UUID | None
+    diverted: bool | None
+    recall_id: uuid.UUID | None
+
+
+_LOGGED_COLUMNS = [getattr(Scan, f.name) for f in fields(LoggedScan)]
+
+
+async def scan_log_after(
+    session: AsyncSession, after_id: int, *, limit: int, also_ids: Collection[int] = ()
+) -> list[LoggedScan]:
+    """Up to ``limit`` scans with ``id > after_id`` plus any of ``also_ids`` (ids a reader saw
+    missing earlier: a later-committing transaction), in id order; a primary-key range scan."""
+    newer = Scan.id > after_id
+    where = or_(newer, Scan.id.in_(list(also_ids))) if also_ids else newer
+    rows = await session.execute(
+        select(*_LOGGED_COLUMNS).where(where).order_by(Scan.id).limit(limit + len(also_ids))
+    )
+    return [LoggedScan(*row) for row in rows]

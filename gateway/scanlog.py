@@ -4,7 +4,9 @@ Scans queue up for a few milliseconds and are written in one transaction (one mu
 insert); every waiting request is answered only after that commit, so an answered scan is in
 the database even if the process dies a moment later. The same transaction inserts the
 first-scan claims (``code_first_scans``, primary key on the code): the database, not Redis,
-decides which scan of a code is the genuine first one.
+decides which scan of a code is the genuine first one; and the follow-ups of scans with channel
+consequences (``gateway.followups``): what a crash leaves of a diversion signal or tally not
+yet written is rebuilt from them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.followups import FOLLOWUP_INSERT, followup_rows
 from gateway.models import CodeFirstScan, Scan
 from kernel.errors import ServiceUnavailable
 
@@ -191,6 +194,9 @@ class ScanLogWriter:
                     if rec.claims_first and rec.code_id not in winners.get(rec.scan_uid, ()):
                         lose_first_claim(rec)
                 await conn.execute(_SCAN_INSERT, [p.record.row() for p in batch])
+                followups = followup_rows(p.record for p in batch)
+                if followups:
+                    await conn.execute(FOLLOWUP_INSERT, followups)
         except (SQLAlchemyError, OSError) as exc:
             log.error("gateway.scanlog.flush_failed", error=str(exc), batch=len(batch))
             await self._release()

@@ -31,8 +31,8 @@ from anticounterfeit.codes.metadata import (
     RollMetadata,
 )
 from anticounterfeit.gs1.digital_link import DigitalLink
-from gateway.counterfeits import CounterfeitRecorder
-from gateway.fallback import ScanStats, stats_from_db, travel_from_db
+from gateway.counterfeits import CounterfeitRecorder, journal_dir_for
+from gateway.fallback import ScanStats, first_scan_exists, stats_from_db, travel_from_db
 from gateway.geo import GpsFix, Locator, ScanLocation
 from gateway.hotstate import SCAN_SCRIPT, STATE_TTL_S, WINDOW_S, HotAnswer, HotState
 from gateway.ports import ChannelPort, NullChannel
@@ -109,11 +109,12 @@ class ScanService:
         self.counterfeits = CounterfeitRecorder(
             runtime.session_factory,
             per_ip_per_minute=self.settings.gateway.counterfeit_ip_per_minute,
+            journal_dir=journal_dir_for(self.settings),
         )
         self._devices = DeviceHasher(self.settings.auth.jwt_secret)
 
     async def start(self) -> None:
-        self.hot.start()
+        await self.hot.start()
         await self.scanlog.start()
         await self.counterfeits.start()
         # Everything built so far (app, routes, mappers, compiled caches) lives as long as the
@@ -150,16 +151,10 @@ class ScanService:
         active = state.status == "active"
         now = utcnow()
 
-        hot = await self.hot.step(
-            self.settings,
-            code_id,
-            device,
-            ctx.ip,
-            now,
-            active,
-            location.coarse_place,
-            location.position,
-        )
+        hot = await self.hot.step(self.settings, code_id, device, ctx.ip, now, active, location)
+        reclaimed = False
+        if hot is not None and self.hot.needs_confirmation(code_id, hot):
+            hot, reclaimed = await self._confirm(code_id, hot, now, location.coarse_place)
         verdict = self._provisional_verdict(meta, state, hot)
         # Channel check: where should this unit be (cached), is the scan outside that territory?
         destination: Any | None = None
@@ -185,6 +180,9 @@ class ScanService:
         if active:
             if verdict == "genuine":  # the database confirmed this is the code's first scan
                 stats = ScanStats(1, 1, now, location.coarse_place)
+                if reclaimed:  # Redis's state of the code was dropped: write this first scan
+                    fresh = ScanStats(1, 1, now, location.coarse_place, (device,))
+                    await self.hot.repair(code_id, fresh, location.position, now)
             elif hot is not None and hot.first != 1:
                 stats = ScanStats(
                     hot.scan_count,
@@ -208,6 +206,20 @@ class ScanService:
             degraded=hot is None,
             recall=state.recall,
         )
+
+    async def _confirm(
+        self, code_id: int, hot: HotAnswer, now: datetime, place: str | None
+    ) -> tuple[HotAnswer, bool]:
+        """Redis says "scanned before" at a time the database may have lost (a restored
+        backup): believe it only if the database holds the first scan. Otherwise Redis's
+        state of the code is dropped and this scan claims the first scan (True)."""
+        if await first_scan_exists(self.rt.session_factory, code_id):
+            self.hot.confirmed(code_id)
+            return hot, False
+        log.info("gateway.scan.redis_unconfirmed", code_id=code_id, redis_first_ms=hot.first_ms)
+        await self.hot.discard(code_id)
+        claim = HotAnswer(1, 1, 1, str(int(now.timestamp() * 1000)), place or "", 0)
+        return claim, True
 
     def _provisional_verdict(
         self, meta: RollMetadata, state: CodeState, hot: HotAnswer | None

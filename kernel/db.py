@@ -6,10 +6,12 @@ commit: the request or job boundary owns the transaction (``session_scope``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -35,12 +37,15 @@ from kernel.settings import Settings
 __all__ = [
     "Base",
     "BigIntPK",
+    "ReadDb",
     "UTCDateTime",
     "UUIDPrimaryKey",
     "copy_records",
     "create_engine",
+    "create_read_engine",
     "create_session_factory",
     "new_uuid",
+    "provide_read_db_session",
     "utcnow",
 ]
 
@@ -124,10 +129,12 @@ async def copy_records(
     )
 
 
-def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
-    """Create the async engine for ``settings.database.url`` (SQLite or PostgreSQL)."""
-    url = settings.database.url
-    kwargs: dict[str, Any] = {}
+def create_engine(settings: Settings, *, url: str | None = None, **overrides: Any) -> AsyncEngine:
+    """Create the async engine for ``settings.database.url`` (SQLite or PostgreSQL), or for
+    ``url`` with the same options (the read replica's)."""
+    url = url or settings.database.url
+    # Parameters can hold secrets: errors and echo show them only when asked for explicitly.
+    kwargs: dict[str, Any] = {"hide_parameters": not settings.log.sql_parameters}
     if url.startswith("sqlite"):
         # One file, one writer: WAL lets readers proceed while the scan log writes.
         kwargs["connect_args"] = {"timeout": 30}
@@ -180,3 +187,35 @@ def _sqlite_begin_before_savepoint(conn: Connection, _name: str | None) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# ------------------------------------------------------------------------------------------
+# Read replica
+# ------------------------------------------------------------------------------------------
+#: Dependency ``read_db``: a read-only session on the replica (``SCANGUARD_DATABASE_REPLICA_URL``)
+#: or, without one, on the primary. For reads that may lag the primary by the replica's
+#: replay delay: statistics, traces, exports, scan history. A read that must see what the same
+#: client just wrote (read-your-writes) takes ``db`` instead.
+ReadDb = NamedDependency[AsyncSession]
+
+
+def create_read_engine(settings: Settings, **overrides: Any) -> AsyncEngine | None:
+    """The replica's engine, or None when no replica is configured (reads use the primary).
+
+    Same schema (``search_path``) and pool options as the primary's: a streaming replica is
+    a byte copy of the primary's cluster."""
+    replica = settings.database.replica_url
+    if not replica or settings.database.is_sqlite:
+        return None
+    return create_engine(settings, url=replica, **overrides)
+
+
+async def provide_read_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    """Dependency ``read_db``: a session on the read replica, never committed (it can only
+    read: a hot standby refuses writes), rolled back when the request ends."""
+    factory: async_sessionmaker[AsyncSession] = state.read_session_factory
+    async with factory() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()

@@ -8,7 +8,21 @@ import structlog
 
 from kernel.settings import Settings
 
-__all__ = ["configure_logging"]
+__all__ = ["SECRET_KEY_PARTS", "configure_logging", "redact_secrets"]
+
+#: A log field whose name contains one of these is masked, whatever code logged it.
+SECRET_KEY_PARTS = ("secret", "password", "token", "authorization", "api_key", "cookie")
+MASK = "***"
+
+
+def redact_secrets(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Mask values of fields named like secrets (one place, not every call site)."""
+    for key in event_dict:
+        if key != "event" and any(part in key.lower() for part in SECRET_KEY_PARTS):
+            event_dict[key] = MASK
+    return event_dict
 
 
 def configure_logging(settings: Settings) -> None:
@@ -22,6 +36,7 @@ def configure_logging(settings: Settings) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            redact_secrets,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,9 +27,11 @@ class OutboxEvent(Base):
     """One domain event. ``id`` orders events; ``event_uid`` is the receivers' idempotency key."""
 
     __tablename__ = "outbox_events"
+    # With the partition key: PostgreSQL partitions the outbox by month (kernel/partitions.py).
+    __table_args__ = (UniqueConstraint("event_uid", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    event_uid: Mapped[uuid.UUID] = mapped_column(unique=True)
+    event_uid: Mapped[uuid.UUID]
     brand_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     event_type: Mapped[str] = mapped_column(String(100))  # e.g. recall.started
     subject_type: Mapped[str] = mapped_column(String(50))  # e.g. recall

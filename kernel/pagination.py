@@ -24,7 +24,7 @@ T = TypeVar("T")
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")]
 
 
-Offset = Annotated[int, QueryParameter(ge=0, description="rows to skip")]
+Offset = Annotated[int, QueryParameter(ge=0, le=2**63 - 1, description="rows to skip")]
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):

@@ -43,4 +43,4 @@ async def listen(runtime: Runtime, channel: str, on_message: Callable[[str], Non
             await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(*REDIS_DOWN_ERRORS, RuntimeError):
-                await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]  # redis-py stub
+                await asyncio.shield(pubsub.aclose())

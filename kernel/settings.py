@@ -6,21 +6,32 @@ parsing and validation are the library's (a malformed number or boolean is a sta
 error naming the variable). Tests and tools build ``Settings`` directly, which reads no
 environment at all.
 
-No secret has a production default: in ``development`` missing secrets are generated once
-into ``var/dev-secrets.json``; in ``production`` a missing secret is a start-up error.
+No secret has a production default, and production is the default: ``SCANGUARD_ENV`` unset
+means ``production``, where a missing secret is a start-up error naming every missing variable.
+Only an explicit ``development`` (``make run``) or ``test`` generates missing secrets, once, into
+``var/dev-secrets.json``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
-from ipaddress import IPv4Network, IPv6Network, ip_network
+import os
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import NoDecode
+
+from kernel.partitions import PartitionSettings
+from kernel.secret_values import (
+    ConfigurationError,
+    dev_secrets,
+    parse_keyring,
+    parse_secrets_keys,
+)
+from kernel.settings_base import Environment, IPNetwork, networks
+from kernel.settings_base import Group as _Group
 
 __all__ = [
     "AuthSettings",
@@ -31,98 +42,19 @@ __all__ = [
     "LogSettings",
     "LoyaltySettings",
     "NotificationSettings",
+    "PartitionSettings",
     "RedisSettings",
     "Settings",
+    "StreamSettings",
     "WeChatSettings",
     "environment_table",
     "parse_keyring",
+    "parse_secrets_keys",
     "provide_settings",
 ]
 
-Environment = Literal["development", "test", "production"]
-IPNetwork = IPv4Network | IPv6Network
-G = TypeVar("G", bound="_Group")
-
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/scanguard.db"
 MEMORY_REDIS_URL = "memory://"
-
-
-class ConfigurationError(RuntimeError):
-    """The environment does not describe a runnable configuration."""
-
-
-def parse_keyring(raw: str) -> dict[int, bytes]:
-    """Parse code keys: JSON ``{"kid": "base64 secret"}`` or ``kid:base64,kid:base64``.
-
-    A value starting with ``@`` names a file holding either form (for mounted secrets).
-    """
-    text = raw.strip()
-    if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8").strip()
-    pairs: list[tuple[str, str]]
-    if text.startswith("{"):
-        pairs = [(str(k), str(v)) for k, v in json.loads(text).items()]
-    else:
-        pairs = []
-        for item in filter(None, (p.strip() for p in text.split(","))):
-            kid, sep, secret = item.partition(":")
-            if not sep:
-                raise ConfigurationError(f"code key {item[:8]}...: expected kid:base64secret")
-            pairs.append((kid, secret))
-    keyring: dict[int, bytes] = {}
-    for kid_text, secret_b64 in pairs:
-        try:
-            key_id = int(kid_text)
-            key_secret = base64.b64decode(secret_b64, validate=True)
-        except ValueError as exc:
-            raise ConfigurationError(f"code key {kid_text!r}: {exc}") from exc
-        if not 1 <= key_id <= 4095:
-            raise ConfigurationError(f"code key id {key_id} outside 1..4095")
-        if len(key_secret) < 32:
-            raise ConfigurationError(f"code key {key_id}: secret must be at least 32 bytes")
-        keyring[key_id] = key_secret
-    return keyring
-
-
-class _Group(BaseModel):
-    """A settings group: frozen, no unknown fields; ``ENV_PREFIX`` names its variables."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-    ENV_PREFIX: ClassVar[str] = "SCANGUARD_"
-
-    @classmethod
-    def from_env(cls: type[G]) -> G:
-        """This group read from ``ENV_PREFIX + FIELD`` variables (unset or empty: default)."""
-        loader = type(
-            f"{cls.__name__}FromEnv",
-            (BaseSettings, cls),
-            {
-                "model_config": SettingsConfigDict(
-                    env_prefix=cls.ENV_PREFIX,
-                    env_ignore_empty=True,
-                    extra="ignore",
-                    frozen=True,
-                    case_sensitive=False,
-                )
-            },
-        )
-        try:
-            values = loader().model_dump()
-        except ValidationError as exc:
-            problems = "; ".join(f"{_variable(cls, e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(problems) from exc
-        return cls.model_validate(values)
-
-
-def _variable(group: type[_Group], loc: tuple[int | str, ...]) -> str:
-    name = "_".join(str(part) for part in loc).upper()
-    return name if name.startswith("SCANGUARD_") else group.ENV_PREFIX + name
-
-
-def _networks(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
-    return value
 
 
 class DatabaseSettings(_Group):
@@ -137,6 +69,11 @@ class DatabaseSettings(_Group):
         description="PostgreSQL search_path (the test suite isolates itself this way)",
     )
     pool_size: int = Field(10, ge=1, description="connections per process (and as many overflow)")
+    replica_url: str | None = Field(
+        None,
+        description="a streaming replica of the same database: console, statistics, traces and "
+        "exports read from it (unset: everything on the primary)",
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -161,16 +98,34 @@ class RedisSettings(_Group):
 class AuthSettings(_Group):
     jwt_secret: bytes = Field(b"", description="HS256 secret for every token (>= 32 bytes)")
     jwt_access_ttl_s: int = Field(900, gt=0, description="admin and distributor access tokens")
+    # Login limits (kernel.login_limits): failures per window lock the account or the IP for
+    # a back-off that doubles per lock up to the cap, so no one is locked out for good.
+    login_failures_per_account: int = Field(5, ge=1, description="failed logins per username")
+    login_failures_per_ip: int = Field(20, ge=1, description="failed logins per client IP")
+    login_window_s: int = Field(900, gt=0, description="window the login failures count in")
+    login_lockout_s: int = Field(60, gt=0, description="first lock; doubles with each lock")
+    login_lockout_max_s: int = Field(900, gt=0, description="longest lock (back-off cap)")
     code_keyring: Annotated[dict[int, bytes], NoDecode] = Field(
         default_factory=dict,
         validation_alias=AliasChoices("SCANGUARD_CODE_KEYS"),
         description="kid:base64,... or JSON or @file; kid 1..4095, secrets >= 32 bytes",
     )
 
+    secrets_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validation_alias=AliasChoices("SCANGUARD_SECRETS_KEY"),
+        description="Fernet keys encrypting stored webhook secrets: newest,older,... (or @file)",
+    )
+
     @field_validator("code_keyring", mode="before")
     @classmethod
     def _keyring(cls, value: Any) -> Any:
         return parse_keyring(value) if isinstance(value, str) else value
+
+    @field_validator("secrets_keys", mode="before")
+    @classmethod
+    def _secrets_keys(cls, value: Any) -> Any:
+        return parse_secrets_keys(value) if isinstance(value, str) else value
 
 
 class GatewaySettings(_Group):
@@ -184,6 +139,12 @@ class GatewaySettings(_Group):
     )
     rate_limit_ip_per_minute: int = Field(120, ge=1, description="scans per client IP per minute")
     rate_limit_device_per_minute: int = Field(30, ge=1, description="scans per device per minute")
+    server_workers: int = Field(
+        1,
+        ge=1,
+        description="server processes (`serve --workers` sets it); while Redis is down each "
+        "enforces 1/N of the scan limits in-process",
+    )
     counterfeit_ip_per_minute: int = Field(
         60, ge=1, description="in-process: forged codes cost no I/O"
     )
@@ -217,7 +178,7 @@ class GatewaySettings(_Group):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies(cls, value: Any) -> Any:
-        return _networks(value)
+        return networks(value)
 
 
 class ChannelSettings(_Group):
@@ -299,6 +260,41 @@ class NotificationSettings(_Group):
         validation_alias=AliasChoices("SCANGUARD_NOTIFICATION_WORKER"),
         description="1: the server runs the notification delivery worker too",
     )
+    # The only way a webhook may reach a non-public address (kernel.addresses), in any mode:
+    # tests list their local receivers (127.0.0.1/32), nothing else should.
+    webhook_allowed_networks: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        (),
+        description="networks webhooks may reach although not public (comma-separated CIDRs)",
+    )
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _allowed(cls, value: Any) -> Any:
+        return networks(value)
+
+
+class StreamSettings(_Group):
+    """The scan event stream to NATS JetStream (``scanguard stream run``, docs/streaming.md)."""
+
+    ENV_PREFIX: ClassVar[str] = "SCANGUARD_NATS_"
+
+    url: str = Field("nats://127.0.0.1:4222", description="NATS server(s), comma-separated")
+    stream_name: str = Field(
+        "SCANGUARD",
+        validation_alias=AliasChoices("SCANGUARD_NATS_STREAM"),
+        description="JetStream stream (created or updated at start); also names the cursors",
+    )
+    subject_prefix: str = Field(
+        "scanguard", description="subjects are <prefix>.<brand>.<scan|alert|recall|claim>"
+    )
+    max_age_days: float = Field(30.0, ge=0, description="messages older are dropped (0: never)")
+    duplicate_window_s: float = Field(
+        120.0, gt=0, description="a re-published message id within this is stored once"
+    )
+    replicas: int = Field(1, ge=1, le=5, description="stream replicas (a NATS cluster: 3)")
+    batch_size: int = Field(500, ge=1, le=10_000, description="rows read and published per step")
+    poll_interval_s: float = Field(0.5, gt=0, description="idle wait between empty steps")
+    publish_timeout_s: float = Field(5.0, gt=0, description="per publish acknowledgement")
 
 
 class LogSettings(_Group):
@@ -308,12 +304,18 @@ class LogSettings(_Group):
     json_lines: bool = Field(
         False, validation_alias=AliasChoices("SCANGUARD_LOG_JSON"), description="JSON log lines"
     )
+    # SQL statement parameters can hold secrets (webhook secrets, password hashes): hidden
+    # from every log and error message unless a developer asks for them.
+    sql_parameters: bool = Field(
+        False, description="1: SQL errors and echo show statement parameters (debugging only)"
+    )
 
 
 class _Top(_Group):
     env: Environment = Field(
-        "development",
-        description="production: refuses to start without JWT_SECRET and CODE_KEYS",
+        "production",
+        description="development (make run) or test: missing secrets are generated; "
+        "production: refuses to start without JWT_SECRET, CODE_KEYS and SECRETS_KEY",
     )
     var_dir: Path = Field(Path("var"), description="development secrets and demo state")
 
@@ -323,7 +325,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    env: Environment = "development"
+    env: Environment = "production"
     var_dir: Path = Path("var")
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
@@ -333,7 +335,9 @@ class Settings(BaseModel):
     wechat: WeChatSettings = WeChatSettings()
     loyalty: LoyaltySettings = LoyaltySettings()
     notifications: NotificationSettings = NotificationSettings()
+    stream: StreamSettings = StreamSettings()
     log: LogSettings = LogSettings()
+    partitions: PartitionSettings = PartitionSettings()
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some values replaced: ``env=...`` or ``group={"field": value}``."""
@@ -347,24 +351,13 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read ``SCANGUARD_*`` variables; fill development secrets in development only."""
+        """Read ``SCANGUARD_*`` variables; generate missing secrets outside production only.
+
+        Every group is read first, so a malformed value is reported before missing secrets.
+        """
         top = _Top.from_env()
         auth = AuthSettings.from_env()
-        if top.env == "production":
-            if len(auth.jwt_secret) < 32:
-                raise ConfigurationError("SCANGUARD_JWT_SECRET must be set (>= 32 bytes)")
-            if not auth.code_keyring:
-                raise ConfigurationError("SCANGUARD_CODE_KEYS must be set (kid:base64,...)")
-        elif not auth.jwt_secret or not auth.code_keyring:
-            dev = _dev_secrets(top.var_dir)
-            auth = auth.model_copy(
-                update={
-                    "jwt_secret": auth.jwt_secret or str(dev["jwt_secret"]).encode(),
-                    "code_keyring": auth.code_keyring
-                    or parse_keyring(json.dumps(dev["code_keys"])),
-                }
-            )
-        return cls(
+        settings = cls(
             env=top.env,
             var_dir=top.var_dir,
             database=DatabaseSettings.from_env(),
@@ -375,8 +368,47 @@ class Settings(BaseModel):
             wechat=WeChatSettings.from_env(),
             loyalty=LoyaltySettings.from_env(),
             notifications=NotificationSettings.from_env(),
+            stream=StreamSettings.from_env(),
             log=LogSettings.from_env(),
+            partitions=PartitionSettings.from_env(),
         )
+        if top.env == "production":
+            _require_production_secrets(auth)
+        elif not auth.jwt_secret or not auth.code_keyring or not auth.secrets_keys:
+            dev = dev_secrets(top.var_dir)
+            auth = auth.model_copy(
+                update={
+                    "jwt_secret": auth.jwt_secret or str(dev["jwt_secret"]).encode(),
+                    "code_keyring": auth.code_keyring
+                    or parse_keyring(json.dumps(dev["code_keys"])),
+                    "secrets_keys": auth.secrets_keys or (str(dev["secrets_key"]),),
+                }
+            )
+            settings = settings.model_copy(update={"auth": auth})
+        return settings
+
+
+def _require_production_secrets(auth: AuthSettings) -> None:
+    """Refuse to start in production with any secret missing, naming all of them at once."""
+    missing = []
+    if len(auth.jwt_secret) < 32:
+        missing.append("SCANGUARD_JWT_SECRET (>= 32 bytes)")
+    if not auth.code_keyring:
+        missing.append("SCANGUARD_CODE_KEYS (kid:base64,...)")
+    if not auth.secrets_keys:
+        missing.append("SCANGUARD_SECRETS_KEY (a Fernet key)")
+    if not missing:
+        return
+    why = (
+        "SCANGUARD_ENV is not set, so this is production"
+        if "SCANGUARD_ENV" not in os.environ
+        else "SCANGUARD_ENV=production"
+    )
+    raise ConfigurationError(
+        f"{why}, and production needs secrets that are missing: {', '.join(missing)}. "
+        "Set them, or set SCANGUARD_ENV=development for a local server with generated secrets "
+        "(make run does)."
+    )
 
 
 def environment_table() -> list[tuple[str, str, str]]:
@@ -400,7 +432,7 @@ def environment_table() -> list[tuple[str, str, str]]:
 
 
 def _shown(value: Any) -> str:
-    if value in (None, "", b"", {}):
+    if value in (None, "", b"", {}, ()):
         return "—"
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -413,21 +445,3 @@ def provide_settings(state: Any) -> Settings:
     """The app's Settings, from the application state."""
     settings: Settings = state.settings
     return settings
-
-
-def _dev_secrets(var_dir: Path) -> dict[str, object]:
-    """Random secrets for a development install, created once and kept under var/."""
-    path = var_dir / "dev-secrets.json"
-    if path.exists():
-        data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
-        return data
-    var_dir.mkdir(parents=True, exist_ok=True)
-    data = {
-        "jwt_secret": secrets.token_urlsafe(48),
-        "code_keys": {
-            str(kid): base64.b64encode(secrets.token_bytes(32)).decode() for kid in range(1, 65)
-        },
-    }
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    path.chmod(0o600)
-    return data

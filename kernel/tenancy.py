@@ -4,12 +4,19 @@ A brand user always acts for its own brand; a platform admin names the brand in 
 ``X-Scanguard-Brand`` header. Whether a named brand exists is asked of the catalogue through
 ``app.state.brand_exists`` (a ``BrandExists`` the composition root provides), so the kernel
 never reads a domain's table.
+
+A brand references only its own objects. ``require_own`` is the one check a service runs on
+ids it is given (a campaign's products, premises' distributor...): every id must be an
+object of the acting brand, or the call is 422 ``unknown_<kind>`` naming the field, the
+same answer as for an id that exists nowhere. Objects of a package the service may not
+import are looked up through ``app.state.brand_objects`` (kind → ``OwnedIds``, provided by
+the composition root); ``owned_ids(state, kind)`` reads it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from litestar import Request
@@ -17,7 +24,7 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Principal
-from kernel.errors import DomainError, NotFound
+from kernel.errors import DomainError, InvalidInput, NotFound
 from kernel.guards import provide_principal
 
 __all__ = [
@@ -28,8 +35,11 @@ __all__ = [
     "BrandScope",
     "Caller",
     "Db",
+    "OwnedIds",
+    "owned_ids",
     "provide_acting_brand",
     "provide_brand_scope",
+    "require_own",
     "resolve_acting_brand",
     "scoped_dependencies",
 ]
@@ -44,6 +54,43 @@ ActingBrand = NamedDependency[uuid.UUID]
 BrandScope = NamedDependency[uuid.UUID | None]
 
 BrandExists = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
+#: Of the ids asked about, those that are objects of the brand.
+OwnedIds = Callable[
+    [AsyncSession, uuid.UUID, Collection[uuid.UUID]], Awaitable[Collection[uuid.UUID]]
+]
+
+
+async def require_own(
+    session: AsyncSession,
+    brand_id: uuid.UUID,
+    ids: Collection[uuid.UUID],
+    *,
+    owned: OwnedIds,
+    kind: str,
+    field: str,
+) -> None:
+    """422 ``unknown_<kind>`` naming ``field`` unless every id is an object of the brand.
+
+    Another brand's object and one that does not exist get the same answer: the caller
+    learns nothing about other brands.
+    """
+    wanted = set(ids)
+    if not wanted:
+        return
+    missing = wanted - set(await owned(session, brand_id, wanted))
+    if missing:
+        shown = ", ".join(sorted(str(i) for i in missing)[:5])
+        raise InvalidInput(
+            f"no {kind.replace('_', ' ')} of this brand: {shown}",
+            code=f"unknown_{kind}",
+            field=field,
+        )
+
+
+def owned_ids(state: Any, kind: str) -> OwnedIds:
+    """The composition root's ``OwnedIds`` lookup for objects of ``kind``."""
+    lookups: Mapping[str, OwnedIds] = state.brand_objects
+    return lookups[kind]
 
 
 async def resolve_acting_brand(

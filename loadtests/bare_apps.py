@@ -6,6 +6,10 @@
   gateway and runs the gateway's own ``SCAN_SCRIPT`` (EVALSHA, same keys and arguments, same
   Redis client settings) and answers a small JSON verdict. No MAC check, no metadata, no
   database: only what the stack (ASGI server, Litestar, redis-py, Redis) costs.
+- ``POST /v1/plain_scans``: the plain stack's ceiling (issue 17): the same body decoded, then
+  one pipelined round trip of GET (the code's state) + INCR (the client's rate-limit window)
+  + XADD (a capped scan stream), no script. What any gateway on this stack must at least pay
+  for one read, one counter and one durable-ish append.
 - ``GET /hello``: ``{"hello": "world"}``, the cost of a request with no work at all.
 
 Settings come from ``SCANGUARD_*`` like the gateway's (Redis URL and key prefix).
@@ -84,6 +88,34 @@ async def bare_scan(request: Request[Any, Any, Any], state: State, data: BareSca
     )
 
 
+# The scan stream of the plain app is capped (approximate trimming keeps XADD O(1)).
+PLAIN_STREAM_MAXLEN = 100_000
+
+
+@post("/v1/plain_scans", status_code=200)
+async def plain_scan(
+    request: Request[Any, Any, Any], state: State, data: BareScanIn
+) -> BareScanOut:
+    """GET + INCR + XADD in one pipelined round trip: the plain stack's ceiling."""
+    prefix = state.settings.redis.prefix
+    serial = data.url.rsplit("/", 1)[-1]
+    ip = request.headers.get("x-forwarded-for", "127.0.0.1")
+    window = int(time.time() // WINDOW_S)
+    pipe = state.redis.pipeline(transaction=False)
+    pipe.get(f"{prefix}plain:code:{serial}")
+    pipe.incr(f"{prefix}plain:rl:ip:{ip}:{window}")
+    pipe.xadd(
+        f"{prefix}plain:scans",
+        {"code": serial, "device": data.device_id},
+        maxlen=PLAIN_STREAM_MAXLEN,
+        approximate=True,
+    )
+    seen, count, _ = await pipe.execute()
+    return BareScanOut(
+        verdict="genuine" if seen is None else "already_scanned", count=int(count), devices=1
+    )
+
+
 def create_bare_app() -> Litestar:
     """App factory for uvicorn ``--factory``."""
     settings = Settings.from_env()
@@ -91,10 +123,12 @@ def create_bare_app() -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = create_redis(settings)
-        app.state.update(settings=settings, scan_script=redis.register_script(SCAN_SCRIPT))
+        app.state.update(
+            settings=settings, redis=redis, scan_script=redis.register_script(SCAN_SCRIPT)
+        )
         try:
             yield
         finally:
             await redis.aclose()
 
-    return Litestar(route_handlers=[hello, bare_scan], lifespan=[lifespan], debug=False)
+    return Litestar(route_handlers=[hello, bare_scan, plain_scan], lifespan=[lifespan], debug=False)

@@ -20,6 +20,7 @@ from loadtests.bench_measure import (
 from loadtests.bench_servers import (
     RESOLVER,
     _log,
+    browser_scan_line,
     scan_line,
     write_lines,
 )
@@ -38,6 +39,8 @@ class Parts:
     channel: int
     typical: int
     claim: int
+    html: int
+    cold: int
     genuine: int
 
     @classmethod
@@ -46,8 +49,10 @@ class Parts:
         channel = 2 * parts if "channel" in args.scenarios else 0  # checks on + checks off
         typical = 2 * parts if "channel_typical" in args.scenarios else 0
         claim = parts if "claim" in args.scenarios else 0  # first scan + claim
-        genuine = parts * (2 if args.ab_tree else 1) + claim + channel + typical
-        return cls(parts, channel, typical, claim, genuine)
+        html = parts if "html" in args.scenarios else 0  # browser first scans
+        cold = 1 if "cold" in args.scenarios else 0  # one unwarmed run on a fresh server
+        genuine = parts * (2 if args.ab_tree else 1) + claim + channel + typical + html + cold
+        return cls(parts, channel, typical, claim, html, cold, genuine)
 
 
 @dataclass(slots=True)
@@ -65,6 +70,9 @@ class Inputs:
     claim_files: list[Path] = field(default_factory=list)
     claim_slices: list[list[list[str]]] = field(default_factory=list)
     bare_files: list[Path] = field(default_factory=list)
+    plain_files: list[Path] = field(default_factory=list)
+    html_files: list[Path] = field(default_factory=list)
+    cold_file: Path = Path()
     repeat_file: Path = Path()
     forged_file: Path = Path()
     hello_file: Path = Path()
@@ -116,6 +124,19 @@ def write_inputs(
         ]
 
     all_slices = _slices(fresh, p.genuine)
+    # The last slices: the browser scans, then the cold run.
+    extra = p.html + p.cold
+    browser_slices = all_slices[len(all_slices) - extra :] if extra else []
+    all_slices = all_slices[: len(all_slices) - extra]
+    inputs.html_files = [
+        write_lines(
+            tmp / f"html-{i}.tsv",
+            [browser_scan_line(g, c, rng_ips[n % len(rng_ips)]) for n, (g, c) in enumerate(part)],
+        )
+        for i, part in enumerate(browser_slices[: p.html])
+    ]
+    if p.cold:
+        inputs.cold_file = write_lines(tmp / "cold.tsv", lines_for(browser_slices[-1], "cdev"))
     typical_slices = all_slices[len(all_slices) - p.typical :] if p.typical else []
     region_of = {g: d["region"] for d in data["distributors"] for g in d["gtins"]}
     inputs.typical_files = [
@@ -130,7 +151,7 @@ def write_inputs(
         for i, part in enumerate(all_slices[: len(all_slices) - p.typical])
     ]
     inputs.channel_files = genuine_all[len(genuine_all) - p.channel :]
-    claim_start = p.genuine - p.typical - p.channel - p.claim
+    claim_start = p.genuine - extra - p.typical - p.channel - p.claim
     inputs.claim_slices = _slices(fresh, p.genuine)[claim_start : claim_start + p.claim]
     inputs.claim_files = [
         write_lines(
@@ -145,16 +166,22 @@ def write_inputs(
     inputs.repeat_file = write_lines(tmp / "repeat.tsv", repeat_lines)
     inputs.forged_file = write_lines(tmp / "forged.tsv", lines_for(codes["forged"][3:], "fdev"))
     inputs.bare_files = _bare_files(tmp, p.parts, args.codes_per_run, rng_ips)
+    inputs.plain_files = _bare_files(
+        tmp, p.parts, args.codes_per_run, rng_ips, path="/v1/plain_scans"
+    )
     inputs.hello_file = write_lines(tmp / "hello.tsv", ["GET\t/hello\t127.0.0.1\t"])
     return inputs
 
 
-def _bare_files(tmp: Path, parts: int, per_run: int, rng_ips: list[str]) -> list[Path]:
+def _bare_files(
+    tmp: Path, parts: int, per_run: int, rng_ips: list[str], *, path: str = "/v1/scans"
+) -> list[Path]:
+    name = path.strip("/").replace("/", "-")
     return [
         write_lines(
-            tmp / f"bare-{i}.tsv",
+            tmp / f"bare-{name}-{i}.tsv",
             [
-                scan_line("09506000134352", f"BARE{i}X{n:012d}", f"bdev-{n % 4096}", ip)
+                scan_line("09506000134352", f"BARE{i}X{n:012d}", f"bdev-{n % 4096}", ip, path=path)
                 for n, ip in zip(range(per_run), rng_ips * (per_run // 1024 + 1), strict=False)
             ],
         )

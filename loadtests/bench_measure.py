@@ -211,6 +211,20 @@ def measure(
     return Measured(name, runs, problems)
 
 
+def measure_cold(args: argparse.Namespace, url: str, lines: Path) -> Measured:
+    """``cold``: one run on a server that has just started answering, with no warm-up: what
+    the first seconds after a restart or a deploy cost the scans that arrive in them."""
+    _log(f"cold: {args.cold_duration:g} s of first scans, no warm-up")
+    run = run_wrk(args, url, lines, args.cold_duration)
+    problems = [f"cold: ran out of codes ({run['requests']} requests)"] if run["wraps"] else []
+    _log(
+        f"cold: {run['requests'] / (run['duration_us'] / 1e6):,.0f} req/s, p50 "
+        f"{run['p50_us'] / 1000:.2f} ms, p99 {run['p99_us'] / 1000:.2f} ms, "
+        f"max {run['max_us'] / 1000:.2f} ms"
+    )
+    return Measured("cold", [run], problems)
+
+
 def measure_ab(
     args: argparse.Namespace,
     name: str,
@@ -306,7 +320,10 @@ def machine() -> dict[str, Any]:
 
 SCENARIOS = (
     "bare_redis",
+    "bare_plain",
+    "cold",
     "genuine",
+    "html",
     "repeat",
     "forged",
     "hello",

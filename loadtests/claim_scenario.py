@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import httpx
 
+from anticounterfeit.catalogue.queries import owned_product_ids
 from kernel.db import utcnow
 from kernel.runtime import Runtime
 from kernel.uow import session_scope
@@ -52,6 +53,7 @@ async def seed_claims(runtime: Runtime, brand_id: str, *, consumers: int = 512) 
                 ends_at=now + timedelta(days=30),
                 points=10,
             ),
+            products=owned_product_ids,
         )
     tokens = []
     async with session_scope(runtime.session_factory) as session:

@@ -18,7 +18,7 @@ from kernel.errors import InvalidInput, NotFound
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
-from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
+from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, owned_ids, scoped_dependencies
 from loyalty import campaigns, queries, rewards
 from loyalty.claims import LoyaltyService
 from loyalty.schemas import (
@@ -76,10 +76,19 @@ class LoyaltyAdminController(Controller):
     # ----------------------------------------------------------------------------- campaigns
     @post("/campaigns", status_code=201, guards=[BRAND_WRITE])
     async def create_campaign(
-        self, data: JSONBody[CampaignIn], principal: Caller, acting_brand: ActingBrand, db: Db
+        self,
+        data: JSONBody[CampaignIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
     ) -> CampaignOut:
-        """Create a points or multiplier campaign (see docs/loyalty.md for the matching rule)."""
-        return campaign_out(await campaigns.create_campaign(db, principal, acting_brand, data))
+        """Create a points or multiplier campaign (see docs/loyalty.md for the matching rule).
+        ``product_ids`` naming no product of the brand: 422 ``unknown_product``."""
+        campaign = await campaigns.create_campaign(
+            db, principal, acting_brand, data, products=owned_ids(state, "product")
+        )
+        return campaign_out(campaign)
 
     @get("/campaigns", guards=[BRAND_READ])
     async def list_campaigns(
@@ -181,10 +190,19 @@ class LoyaltyAdminController(Controller):
     # ------------------------------------------------------------------------------ premises
     @post("/premises", status_code=201, guards=[BRAND_WRITE])
     async def create_premises(
-        self, data: JSONBody[PremisesIn], principal: Caller, acting_brand: ActingBrand, db: Db
+        self,
+        data: JSONBody[PremisesIn],
+        principal: Caller,
+        acting_brand: ActingBrand,
+        db: Db,
+        state: State,
     ) -> PremisesOut:
-        """A distributor's site: GPS-located claims inside its circle are held for review."""
-        return premises_out(await campaigns.create_premises(db, principal, acting_brand, data))
+        """A distributor's site: GPS-located claims inside its circle are held for review.
+        A ``distributor_id`` that is no distributor of the brand: 422 ``unknown_distributor``."""
+        premises = await campaigns.create_premises(
+            db, principal, acting_brand, data, distributors=owned_ids(state, "distributor")
+        )
+        return premises_out(premises)
 
     @get("/premises", guards=[BRAND_READ])
     async def list_premises(

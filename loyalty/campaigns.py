@@ -32,6 +32,7 @@ from kernel.auth import Principal
 from kernel.db import utcnow
 from kernel.errors import InvalidInput, NotFound
 from kernel.pagination import fetch_page
+from kernel.tenancy import OwnedIds, require_own
 from loyalty.models import Campaign, CatalogueItem, Claim, Premises, Prize
 from loyalty.schemas import (
     CampaignIn,
@@ -73,8 +74,14 @@ async def get_campaign(
 
 
 async def create_campaign(
-    session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, data: CampaignIn
+    session: AsyncSession,
+    actor: Principal | None,
+    brand_id: uuid.UUID,
+    data: CampaignIn,
+    *,
+    products: OwnedIds,
 ) -> Campaign:
+    """A campaign of the brand; ``product_ids`` must all be the brand's (``products``)."""
     if data.ends_at <= data.starts_at:
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
     if data.kind == "points" and (data.points is None or data.multiplier is not None):
@@ -83,6 +90,9 @@ async def create_campaign(
         raise InvalidInput(
             "a multiplier campaign sets multiplier (and no points)", field="multiplier"
         )
+    await require_own(
+        session, brand_id, data.product_ids, owned=products, kind="product", field="product_ids"
+    )
     campaign = Campaign(
         brand_id=brand_id,
         name=data.name,
@@ -296,8 +306,23 @@ async def list_items(
 
 
 async def create_premises(
-    session: AsyncSession, actor: Principal, brand_id: uuid.UUID, data: PremisesIn
+    session: AsyncSession,
+    actor: Principal,
+    brand_id: uuid.UUID,
+    data: PremisesIn,
+    *,
+    distributors: OwnedIds,
 ) -> Premises:
+    """Premises of the brand; ``distributor_id`` must be the brand's (``distributors``)."""
+    if data.distributor_id is not None:
+        await require_own(
+            session,
+            brand_id,
+            [data.distributor_id],
+            owned=distributors,
+            kind="distributor",
+            field="distributor_id",
+        )
     premises = Premises(
         brand_id=brand_id,
         distributor_id=data.distributor_id,

@@ -186,20 +186,7 @@ class LoyaltyService:
         if reasons:
             claim.status = "held"
             await self._post_points(session, claim, PENDING, now)
-            emit(
-                session,
-                brand_id=claim.brand_id,
-                event_type="points.held",
-                subject_type="claim",
-                subject_id=claim.id,
-                payload={
-                    "claim_id": str(claim.id),
-                    "consumer_id": str(claim.consumer_id),
-                    "code_id": claim.code_id,
-                    "points": claim.points,
-                    "reasons": reasons,
-                },
-            )
+            _emit_claim_event(session, claim, "points.held", reasons=reasons)
             log.info("loyalty.claim.held", claim_id=str(claim.id), reasons=reasons)
             await session.flush()
             return ClaimOutcome(claim, None)
@@ -209,6 +196,8 @@ class LoyaltyService:
 
     async def _credit(self, session: AsyncSession, claim: Claim, now: datetime) -> None:
         await self._post_points(session, claim, AVAILABLE, now)
+        # In the outbox too: the analytics stream carries every credited claim (streaming.md).
+        _emit_claim_event(session, claim, "points.credited", product_id=str(claim.product_id))
 
     async def _post_points(
         self, session: AsyncSession, claim: Claim, bucket: str, now: datetime
@@ -304,11 +293,13 @@ class LoyaltyService:
         )
 
     # --------------------------------------------------------------------------------- PINs
-    def _pin_keys(self, consumer_id: uuid.UUID, code_id: int) -> tuple[str, str]:
+    async def _pin_keys(self, consumer_id: uuid.UUID, code_id: int) -> tuple[str, str]:
+        # Scoped to the database (its install id): code ids repeat in a new database.
+        await self.rt.load_install_id()
         window = int(time.time() // self.settings.loyalty.pin_failure_window_s)
         return (
-            self.rt.key("loyalty", "pin", "consumer", consumer_id, window),
-            self.rt.key("loyalty", "pin", "code", code_id, window),
+            self.rt.scoped_key("loyalty", "pin", "consumer", consumer_id, window),
+            self.rt.scoped_key("loyalty", "pin", "code", code_id, window),
         )
 
     async def _check_pin(
@@ -329,7 +320,7 @@ class LoyaltyService:
         limits = (s.pin_failures_per_consumer, s.pin_failures_per_code)
         health = self.rt.redis_health
         if health.available:
-            keys = self._pin_keys(consumer_id, code_id)
+            keys = await self._pin_keys(consumer_id, code_id)
             try:
                 counts = await self.rt.redis.mget(keys)
                 health.record_success()
@@ -379,7 +370,7 @@ class LoyaltyService:
             return
         try:
             async with self.rt.redis.pipeline(transaction=True) as pipe:
-                for key in self._pin_keys(consumer_id, code_id):
+                for key in await self._pin_keys(consumer_id, code_id):
                     pipe.incr(key)
                     pipe.expire(key, self.settings.loyalty.pin_failure_window_s)
                 await pipe.execute()
@@ -473,3 +464,23 @@ class LoyaltyService:
         if getattr(result, "rowcount", 0) != 1:
             raise Conflict(f"this claim is {claim.status}, not held", code="not_held")
         return claim
+
+
+def _emit_claim_event(
+    session: AsyncSession, claim: Claim, event_type: str, **extra: object
+) -> None:
+    """``points.held`` / ``points.credited`` in the claim's transaction."""
+    emit(
+        session,
+        brand_id=claim.brand_id,
+        event_type=event_type,
+        subject_type="claim",
+        subject_id=claim.id,
+        payload={
+            "claim_id": str(claim.id),
+            "consumer_id": str(claim.consumer_id),
+            "code_id": claim.code_id,
+            "points": claim.points,
+            **extra,
+        },
+    )

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
@@ -36,8 +37,10 @@ from admin_api.notifications.signing import (
 from admin_api.notifications.worker_io import (
     envelope_body,
 )
+from kernel.addresses import AddressPolicy, literal_address
 from kernel.db import utcnow
 from kernel.outbox import OutboxEvent
+from kernel.secretbox import SecretBox, SecretDecryptionError
 from kernel.settings import Settings
 from kernel.uow import session_scope
 
@@ -111,18 +114,35 @@ async def claim_due(
 
 
 async def send_webhook(
-    http: aiohttp.ClientSession, item: _Claimed, *, timeout_s: float
+    http: aiohttp.ClientSession,
+    item: _Claimed,
+    *,
+    timeout_s: float,
+    addresses: AddressPolicy,
+    box: SecretBox,
 ) -> SendOutcome:
-    """POST one signed envelope to its subscription's URL."""
+    """POST one signed envelope to its subscription's URL, if the address policy allows it.
+
+    A literal IP in the URL is checked here (aiohttp connects to it without a resolver); a
+    name is checked address by address by the session's ``PublicAddressResolver``.
+    """
     subscription = item.subscription
     if subscription is None:
         return SendOutcome(False, None, "subscription deleted", 0)
     if not subscription.active:
         return SendOutcome(False, None, "subscription inactive", 0)
+    ip = literal_address(urlsplit(subscription.url).hostname or "")
+    refused = addresses.refusal(ip) if ip is not None else None
+    if refused is not None:
+        return SendOutcome(False, None, f"refused: {refused}"[:ERROR_TEXT_MAX], 0)
+    try:
+        secret = box.decrypt(subscription.secret)
+    except SecretDecryptionError as exc:
+        return SendOutcome(False, None, str(exc)[:ERROR_TEXT_MAX], 0)
     body = envelope_body(item.event)
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature_header(subscription.secret, body),
+        SIGNATURE_HEADER: signature_header(secret, body),
         "Idempotency-Key": str(item.event.event_uid),
         "Scanguard-Event-Id": str(item.event.event_uid),
         "Scanguard-Event-Type": item.event.event_type,

@@ -47,8 +47,9 @@ class WebhookSubscription(UUIDPrimaryKey, Base):
     url: Mapped[str] = mapped_column(String(2048))
     event_types: Mapped[list[str]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(200), default="")
-    # Kept in clear: signing needs it (see docs/notifications.md, "secrets").
-    secret: Mapped[str] = mapped_column(String(100))
+    # Encrypted (kernel.secretbox, ``enc:v1:`` + Fernet token): signing needs it back, a
+    # database dump must not hand it out. The clear value is shown once, at creation.
+    secret: Mapped[str] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,11 +40,13 @@ from anticounterfeit.catalogue.schemas import changes_of
 from channel_control.distributors.auth import provide_distributor_principal
 from channel_control.distributors.credentials import DistributorPrincipal
 from gateway.service import ScanService
+from kernel.db import ReadDb
 from kernel.errors import AuthenticationFailed
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, BrandScope, Caller, Db, scoped_dependencies
+from kernel.wire import RowId
 
 __all__ = [
     "ROUTES",
@@ -60,8 +62,8 @@ DEVICE_COOKIE = "sgd"  # the gateway's browser device cookie
 DistributorCaller = NamedDependency[DistributorPrincipal]
 
 
-def _env(state: State) -> str:
-    return provide_settings(state).env
+def _policy(state: State) -> services.WebhookPolicy:
+    return services.WebhookPolicy.from_settings(provide_settings(state))
 
 
 def _worker(state: State) -> NotificationWorker | None:
@@ -86,22 +88,25 @@ class SubscriptionController(Controller):
     ) -> SubscriptionCreatedOut:
         """Subscribe an endpoint to event types (`recall.*`, `counterfeit.spike`, `*`...).
 
-        The answer carries the signing `secret` — the only time it is shown. `url` must be
-        https (http only to localhost outside production). With `distributor_id` the endpoint
-        belongs to that distributor and receives only events addressed to it.
+        The answer carries the signing `secret` — the only time it is shown (it is stored
+        encrypted). `url` must be https to a public host: private, loopback, link-local,
+        shared (CGNAT), multicast and reserved addresses, IPv6 forms wrapping IPv4 and local
+        names are refused (422 `private_address_url`) unless the operator allow-listed them.
+        With `distributor_id` the endpoint belongs to that distributor and receives only
+        events addressed to it.
         """
-        subscription = await services.create_subscription(
+        subscription, secret = await services.create_subscription(
             db,
             principal,
             acting_brand,
             url=data.url,
             event_types=data.event_types,
-            env=_env(state),
+            policy=_policy(state),
             description=data.description,
             active=data.active,
             distributor_id=data.distributor_id,
         )
-        return SubscriptionCreatedOut.with_secret(subscription)
+        return SubscriptionCreatedOut.with_secret(subscription, secret)
 
     @get("/", guards=[BRAND_READ])
     async def list_subscriptions(
@@ -146,7 +151,12 @@ class SubscriptionController(Controller):
     ) -> SubscriptionOut:
         """Change `url`, `event_types`, `description` or `active` (pause with `false`)."""
         subscription = await services.update_subscription(
-            db, principal, acting_brand, subscription_id, env=_env(state), changes=changes_of(data)
+            db,
+            principal,
+            acting_brand,
+            subscription_id,
+            policy=_policy(state),
+            changes=changes_of(data),
         )
         return SubscriptionOut.of(subscription)
 
@@ -157,10 +167,13 @@ class SubscriptionController(Controller):
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
+        state: State,
     ) -> SubscriptionCreatedOut:
         """A new signing secret, shown once; the old one stops signing at once."""
-        subscription = await services.rotate_secret(db, principal, acting_brand, subscription_id)
-        return SubscriptionCreatedOut.with_secret(subscription)
+        subscription, secret = await services.rotate_secret(
+            db, principal, acting_brand, subscription_id, box=_policy(state).box
+        )
+        return SubscriptionCreatedOut.with_secret(subscription, secret)
 
     @delete("/{subscription_id:uuid}", status_code=204, guards=[BRAND_WRITE])
     async def delete_subscription(
@@ -211,7 +224,7 @@ class DeliveryController(Controller):
     @get("/{delivery_id:int}", guards=[BRAND_READ])
     async def get_delivery(
         self,
-        delivery_id: FromPath[int],
+        delivery_id: RowId,
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
@@ -228,7 +241,7 @@ class DeliveryController(Controller):
     @post("/{delivery_id:int}/replay", status_code=202, guards=[BRAND_WRITE])
     async def replay_delivery(
         self,
-        delivery_id: FromPath[int],
+        delivery_id: RowId,
         principal: Caller,
         acting_brand: ActingBrand,
         db: Db,
@@ -254,12 +267,12 @@ class NotificationStatsController(Controller):
 
     @get("/stats", guards=[BRAND_READ])
     async def get_notification_stats(
-        self, principal: Caller, brand_scope: BrandScope, db: Db, state: State
+        self, principal: Caller, brand_scope: BrandScope, read_db: ReadDb, state: State
     ) -> PipelineStatsOut:
         """Deliveries pending / delivered / dead, how many are due, the oldest pending one's
         age; platform admins without `X-Scanguard-Brand` also see the outbox backlog and this
         process's worker counters."""
-        stats = await services.pipeline_stats(db, brand_scope)
+        stats = await services.pipeline_stats(read_db, brand_scope)
         worker = _worker(state)
         return PipelineStatsOut.of(
             stats, worker.snapshot() if worker is not None and brand_scope is None else None
@@ -299,7 +312,7 @@ class DistributorInboxController(Controller):
 
     @post("/{entry_id:int}/read", status_code=200)
     async def mark_distributor_inbox_read(
-        self, entry_id: FromPath[int], distributor: DistributorCaller, db: Db
+        self, entry_id: RowId, distributor: DistributorCaller, db: Db
     ) -> InboxEntryOut:
         """Mark one of the caller's entries read (idempotent); another's is 404."""
         entry = await inbox.mark_distributor_read(
@@ -345,7 +358,7 @@ class ConsumerInboxController(Controller):
 
     @post("/{entry_id:int}/read", status_code=200)
     async def mark_consumer_inbox_read(
-        self, request: Request[Any, Any, Any], entry_id: FromPath[int], db: Db
+        self, request: Request[Any, Any, Any], entry_id: RowId, db: Db
     ) -> MarkedReadOut:
         """Mark one of this browser's entries read; another's is 404."""
         marked = await inbox.mark_consumer_read(db, _device_hash(request), entry_id)

@@ -14,6 +14,7 @@ import structlog
 
 from admin_api.notifications.audiences import RecallAudience, WeChatRecallSender
 from admin_api.notifications.worker import NotificationWorker
+from kernel.partitions import partition_loop
 from kernel.runtime import Runtime
 from kernel.wechat import WeChatClient
 
@@ -57,7 +58,15 @@ async def run_worker(
             while await worker.step():
                 pass
         else:
-            await worker.run(stop)
+            # Month partitions made ahead and retired by retention (PostgreSQL only).
+            maintenance = asyncio.create_task(
+                partition_loop(runtime.engine, runtime.settings, stop)
+            )
+            try:
+                await worker.run(stop)
+            finally:
+                stop.set()
+                await maintenance
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

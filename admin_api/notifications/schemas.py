@@ -98,9 +98,10 @@ class SubscriptionCreatedOut(SubscriptionOut, kw_only=True):
     secret: str
 
     @classmethod
-    def with_secret(cls, s: WebhookSubscription) -> SubscriptionCreatedOut:
+    def with_secret(cls, s: WebhookSubscription, secret: str) -> SubscriptionCreatedOut:
+        """``s`` with its secret in clear (the stored column holds only its encryption)."""
         base = SubscriptionOut.of(s)
-        return cls(**{f: getattr(base, f) for f in base.__struct_fields__}, secret=s.secret)
+        return cls(**{f: getattr(base, f) for f in base.__struct_fields__}, secret=secret)
 
 
 class DeliveryOut(msgspec.Struct, kw_only=True):

@@ -5,7 +5,6 @@ Services flush, never commit; every admin write is audited in the same transacti
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,16 +24,20 @@ from admin_api.notifications.models import (
 )
 from admin_api.notifications.signing import EVENT_PATTERN_RE, new_secret
 from channel_control.distributors import services as channel
+from kernel.addresses import AddressPolicy, literal_address
 from kernel.audit import record_audit
 from kernel.auth import Principal
 from kernel.db import utcnow
 from kernel.errors import Conflict, InvalidInput, NotFound
 from kernel.outbox import OutboxEvent
 from kernel.pagination import fetch_page
+from kernel.secretbox import SecretBox
+from kernel.settings import Settings
 
 __all__ = [
     "MAX_EVENT_TYPES",
     "PipelineStats",
+    "WebhookPolicy",
     "create_subscription",
     "delete_subscription",
     "delivery_attempts",
@@ -43,6 +46,7 @@ __all__ = [
     "list_deliveries",
     "list_subscriptions",
     "pipeline_stats",
+    "reencrypt_secrets",
     "replay_delivery",
     "rotate_secret",
     "update_subscription",
@@ -52,24 +56,28 @@ __all__ = [
 
 MAX_EVENT_TYPES = 50
 MAX_URL_LENGTH = 2048
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
-def _host_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
+@dataclass(frozen=True, slots=True)
+class WebhookPolicy:
+    """Where webhooks may point (kernel.addresses) and how their secrets are stored."""
+
+    addresses: AddressPolicy
+    box: SecretBox
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookPolicy:
+        return cls(AddressPolicy.from_settings(settings), SecretBox.from_settings(settings))
 
 
-def validate_webhook_url(url: str, *, env: str) -> str:
-    """The URL, checked: https always; http only to a loopback host outside production.
+def validate_webhook_url(url: str, *, addresses: AddressPolicy) -> str:
+    """The URL, checked: https to a host the address policy allows (kernel.addresses).
 
-    In production a literal private, loopback or link-local address (or ``localhost``) is
-    refused too: a brand must not make the worker call into our own network.
+    Plain http is accepted only to a literal address of the explicit allow-list (the local
+    receivers of tests): anything else would send signed payloads in clear.
     """
     value = url.strip()
     if not value or len(value) > MAX_URL_LENGTH:
@@ -94,19 +102,20 @@ def validate_webhook_url(url: str, *, env: str) -> str:
         )
     if parts.fragment:
         raise InvalidInput("url must not contain a fragment", code="invalid_url", field="url")
-    ip = _host_ip(host)
-    loopback = host in LOOPBACK_NAMES or (ip is not None and ip.is_loopback)
-    if parts.scheme == "http" and (env == "production" or not loopback):
+    refused = addresses.host_refusal(host)
+    if refused is not None:
         raise InvalidInput(
-            "url must use https (plain http is accepted only for localhost outside production)",
-            code="insecure_url",
+            f"url must point to a public host: {refused}",
+            code="private_address_url",
             field="url",
         )
-    if env == "production" and (
-        loopback or (ip is not None and (ip.is_private or ip.is_link_local or ip.is_reserved))
-    ):
+    ip = literal_address(host)
+    if parts.scheme == "http" and (ip is None or not addresses.is_allow_listed(ip)):
         raise InvalidInput(
-            "url must point to a public host", code="private_address_url", field="url"
+            "url must use https (plain http only to an address of "
+            "SCANGUARD_WEBHOOK_ALLOWED_NETWORKS)",
+            code="insecure_url",
+            field="url",
         )
     return value
 
@@ -167,13 +176,14 @@ async def create_subscription(
     *,
     url: str,
     event_types: Sequence[str],
-    env: str,
+    policy: WebhookPolicy,
     description: str = "",
     active: bool = True,
     distributor_id: uuid.UUID | None = None,
-) -> WebhookSubscription:
-    """Create a subscription with a fresh secret (the caller shows ``secret`` once)."""
-    checked_url = validate_webhook_url(url, env=env)
+) -> tuple[WebhookSubscription, str]:
+    """Create a subscription with a fresh secret; returns it and the secret in clear (which
+    the caller shows once: only its encryption is stored)."""
+    checked_url = validate_webhook_url(url, addresses=policy.addresses)
     patterns = validate_event_types(event_types)
     if distributor_id is not None:
         try:
@@ -183,6 +193,7 @@ async def create_subscription(
                 "distributor not found", code="distributor_not_found", field="distributor_id"
             ) from exc
     now = utcnow()
+    secret = new_secret()
     subscription = WebhookSubscription(
         id=uuid.uuid4(),
         brand_id=brand_id,
@@ -190,7 +201,7 @@ async def create_subscription(
         url=checked_url,
         event_types=patterns,
         description=description,
-        secret=new_secret(),
+        secret=policy.box.encrypt(secret),
         active=active,
         created_at=now,
         updated_at=now,
@@ -210,7 +221,7 @@ async def create_subscription(
         },
     )
     await session.flush()
-    return subscription
+    return subscription, secret
 
 
 async def list_subscriptions(
@@ -238,13 +249,13 @@ async def update_subscription(
     brand_id: uuid.UUID,
     subscription_id: uuid.UUID,
     *,
-    env: str,
+    policy: WebhookPolicy,
     changes: dict[str, Any],
 ) -> WebhookSubscription:
     """Change url, event_types, description or active (only the keys in ``changes``)."""
     subscription = await get_subscription(session, brand_id, subscription_id)
     if "url" in changes:
-        subscription.url = validate_webhook_url(str(changes["url"]), env=env)
+        subscription.url = validate_webhook_url(str(changes["url"]), addresses=policy.addresses)
     if "event_types" in changes:
         subscription.event_types = validate_event_types(list(changes["event_types"]))
     if "description" in changes:
@@ -266,11 +277,18 @@ async def update_subscription(
 
 
 async def rotate_secret(
-    session: AsyncSession, actor: Principal | None, brand_id: uuid.UUID, subscription_id: uuid.UUID
-) -> WebhookSubscription:
-    """Replace the signing secret (the new one is shown once; the old one stops at once)."""
+    session: AsyncSession,
+    actor: Principal | None,
+    brand_id: uuid.UUID,
+    subscription_id: uuid.UUID,
+    *,
+    box: SecretBox,
+) -> tuple[WebhookSubscription, str]:
+    """Replace the signing secret (the new one, returned in clear, is shown once; the old one
+    stops at once)."""
     subscription = await get_subscription(session, brand_id, subscription_id)
-    subscription.secret = new_secret()
+    secret = new_secret()
+    subscription.secret = box.encrypt(secret)
     subscription.updated_at = utcnow()
     record_audit(
         session,
@@ -281,7 +299,17 @@ async def rotate_secret(
         brand_id=brand_id,
     )
     await session.flush()
-    return subscription
+    return subscription, secret
+
+
+async def reencrypt_secrets(session: AsyncSession, box: SecretBox) -> int:
+    """Every stored webhook secret under the newest key of ``box`` (plaintext ones too);
+    returns how many. After it, older keys can leave ``SCANGUARD_SECRETS_KEY``."""
+    rows = (await session.scalars(select(WebhookSubscription))).all()
+    for subscription in rows:
+        subscription.secret = box.reencrypt(subscription.secret)
+    await session.flush()
+    return len(rows)
 
 
 async def delete_subscription(

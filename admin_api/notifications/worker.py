@@ -65,9 +65,11 @@ from admin_api.notifications.worker_io import (
     _insert_ignoring_duplicates,
     envelope_body,
 )
+from kernel.addresses import AddressPolicy
 from kernel.db import utcnow
 from kernel.outbox import OutboxEvent
 from kernel.runtime import Runtime
+from kernel.secretbox import SecretBox
 from kernel.uow import session_scope
 
 __all__ = [
@@ -114,6 +116,8 @@ class NotificationWorker:
         self.batch_size = batch_size
         self.stats = WorkerStats()
         self._wake = asyncio.Event()
+        self.addresses = AddressPolicy.from_settings(self.settings)
+        self.box = SecretBox.from_settings(self.settings)
 
     # ------------------------------------------------------------------------------------
     # Loop
@@ -163,7 +167,7 @@ class NotificationWorker:
                 timeout=aiohttp.ClientTimeout(total=self.settings.notifications.webhook_timeout_s),
                 connector=aiohttp.TCPConnector(
                     limit=max(self.concurrency, 10),
-                    resolver=PublicAddressResolver() if self.settings.env == "production" else None,
+                    resolver=PublicAddressResolver(self.addresses),  # in every mode
                 ),
                 headers={"User-Agent": "scanguard-webhooks/1"},
             )
@@ -480,7 +484,11 @@ class NotificationWorker:
     async def _send(self, item: _Claimed) -> SendOutcome:
         if item.channel == CHANNEL_WEBHOOK:
             return await send_webhook(
-                self.http, item, timeout_s=self.settings.notifications.webhook_timeout_s
+                self.http,
+                item,
+                timeout_s=self.settings.notifications.webhook_timeout_s,
+                addresses=self.addresses,
+                box=self.box,
             )
         if item.channel == CHANNEL_WECHAT and self.wechat is not None:
             return await self.wechat.send(item.target, item.event)

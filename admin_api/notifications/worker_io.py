@@ -1,10 +1,9 @@
-"""The notification worker's low-level pieces: the webhook DNS guard, the envelope body, and
-the row writers of a fan-out."""
+"""The notification worker's low-level pieces: the webhook address guard at connection time,
+the envelope body, and the row writers of a fan-out."""
 
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 import socket
 import uuid
@@ -24,6 +23,7 @@ from admin_api.notifications.models import (
     NotificationDelivery,
     WebhookSubscription,
 )
+from kernel.addresses import AddressPolicy
 from kernel.outbox import OutboxEvent
 
 __all__ = ["PublicAddressResolver", "envelope_body"]
@@ -32,38 +32,34 @@ log = structlog.get_logger("admin_api.notifications.worker")  # the worker's own
 
 
 class PublicAddressResolver(AbstractResolver):
-    """DNS for webhooks in production: only public addresses (no SSRF into our network).
+    """DNS for webhooks: a name is used only if every address it resolves to is allowed.
 
-    Subscriptions with literal private addresses are refused when created; this catches names
-    that resolve to private, loopback, link-local or reserved addresses, at connect time, so
-    the address checked is the address used (no rebinding window).
+    The address policy (kernel.addresses) runs on the resolved addresses and aiohttp connects
+    to exactly those: the address checked is the address used, so a name re-pointed at a
+    private address between check and connect (DNS rebinding) gains nothing. A name with any
+    refused address is refused whole: a public decoy next to a private target is no
+    legitimate set-up. Literal IP URLs never reach a resolver: ``send_webhook`` checks them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, policy: AddressPolicy) -> None:
         self._inner = DefaultResolver()
+        self._policy = policy
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        public = [r for r in results if _is_public(r["host"])]
-        if not public:
-            # errno + text: aiohttp reports an OSError by its strerror
-            raise OSError(errno.EACCES, f"{host} resolves only to non-public addresses")
-        return public
+        for result in results:
+            refused = self._policy.refusal(result["host"])
+            if refused is not None:
+                # errno + text: aiohttp reports an OSError by its strerror
+                raise OSError(errno.EACCES, f"{host[:64]} resolves to a refused address: {refused}")
+        if not results:
+            raise OSError(errno.EACCES, f"{host[:64]} resolves to no address")
+        return results
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def _is_public(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast
-    )
 
 
 @dataclass(slots=True)

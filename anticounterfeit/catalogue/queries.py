@@ -1,13 +1,14 @@
 """Catalogue reads: brands, products and batches by id, slug, GTIN or lot, pages of them,
 and brands' code keys. Nothing here writes; the writes are ``catalogue.services`` (which
 re-exports these names). Other packages that need catalogue facts read them here rather
-than through ``catalogue.models``.
+than through ``catalogue.models``; the entity types these reads return (``Brand``,
+``Product``, ``Batch``) are published here for type annotations.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,7 +21,10 @@ from kernel.errors import Conflict, NotFound
 from kernel.pagination import fetch_page
 
 __all__ = [
+    "Batch",
     "BatchFilters",
+    "Brand",
+    "Product",
     "ProductFilters",
     "active_code_key",
     "active_kids",
@@ -34,6 +38,7 @@ __all__ = [
     "list_batches",
     "list_brands",
     "list_products",
+    "owned_product_ids",
 ]
 
 
@@ -48,6 +53,16 @@ async def get_brand(session: AsyncSession, brand_id: uuid.UUID) -> Brand:
 async def brand_exists(session: AsyncSession, brand_id: uuid.UUID) -> bool:
     """Whether brand ``brand_id`` exists (the kernel's tenancy check asks this)."""
     return await session.get(Brand, brand_id) is not None
+
+
+async def owned_product_ids(
+    session: AsyncSession, brand_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of ``ids``, the products of ``brand_id`` (``kernel.tenancy.OwnedIds``)."""
+    rows = await session.execute(
+        select(Product.id).where(Product.brand_id == brand_id, Product.id.in_(list(ids)))
+    )
+    return set(rows.scalars())
 
 
 async def get_brand_by_slug(session: AsyncSession, slug: str) -> Brand:

@@ -2,7 +2,8 @@
 lookup, and the catalogue facts (GTINs, lots) that roll answers show.
 
 Nothing here writes. The write side (issuance, export plans, lifecycle events) is
-``anticounterfeit.codes.services``.
+``anticounterfeit.codes.services``. ``CodeRoll``, the entity these reads return, is
+published here for type annotations.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kernel.errors import InvalidInput, NotFound
 
 __all__ = [
     "CodeLookup",
+    "CodeRoll",
     "RollState",
     "batch_lots",
     "get_roll",

@@ -38,9 +38,11 @@ from anticounterfeit.codes.schemas import (
 from kernel.auth import Principal
 from kernel.guards import BRAND_WRITE, provide_principal
 from kernel.idempotency import idempotency_key_header
+from kernel.pagination import Limit, Offset
 from kernel.settings import Settings
 from kernel.tenancy import provide_acting_brand
 from kernel.uow import after_commit
+from kernel.wire import MAX_INT64
 
 __all__ = ["ROUTES", "CodeController", "RollController"]
 
@@ -161,8 +163,8 @@ class RollController(Controller):
         acting_brand: NamedDependency[uuid.UUID],
         product_id: FromQuery[uuid.UUID | None] = None,
         batch_id: FromQuery[uuid.UUID | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size (1..200)")] = 50,
-        offset: Annotated[int, QueryParameter(ge=0, description="rows to skip")] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> RollPage:
         """List the brand's rolls, newest first; filter by product or batch."""
         found, total = await rolls.list_rolls(
@@ -189,9 +191,11 @@ class RollController(Controller):
         principal: NamedDependency[Principal],
         acting_brand: NamedDependency[uuid.UUID],
         roll_id: FromPath[uuid.UUID],
-        from_seq: Annotated[int | None, QueryParameter(ge=0, description="first seq")] = None,
+        from_seq: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_INT64, description="first seq")
+        ] = None,
         to_seq: Annotated[
-            int | None, QueryParameter(ge=1, description="end seq, exclusive")
+            int | None, QueryParameter(ge=1, le=MAX_INT64, description="end seq, exclusive")
         ] = None,
     ) -> Stream:
         """Stream the roll's print file (CSV ``seq,code,url[,pin]``; brand admins only).

@@ -1,11 +1,15 @@
 """GS1 Digital Link URIs: parse what a phone scanned, format what goes on the label.
 
-Scope (GS1 Digital Link 1.x, https://ref.gs1.org/standards/digital-link/): the primary key
-``/01/{gtin}`` followed by the key qualifiers in their fixed order ``/22/{cpv}``, ``/10/{lot}``,
-``/21/{serial}`` (each optional, at most once), path segments percent-encoded, data attributes
-(``17`` = expiry YYMMDD, ...) in the query string. Any host and any path prefix before ``/01/``
-are accepted, so a brand may run its resolver at ``https://brand.example/dl``. The bracketed
-element-string form ``(01)...(10)...(21)...`` is accepted too. Numeric AIs only; the old
+Scope (GS1 Digital Link URI syntax 1.4, https://ref.gs1.org/standards/digital-link/): the
+primary key ``/01/{gtin}`` followed by the key qualifiers in their fixed order ``/22/{cpv}``,
+``/10/{lot}``, ``/21/{serial}`` (each optional, at most once), path segments percent-encoded,
+data attributes (``17`` = expiry YYMMDD, ...) in the query string, each checked against the AI
+table (``anticounterfeit.gs1.ai``: known AI, format, check digit, real dates); non-numeric query
+keys (``linkType``, a brand's own) pass through. Any host and any path prefix are accepted, so a
+brand may run its resolver at ``https://brand.example/dl``; the path is split at the right-most
+``01`` that is followed by a valid key-qualifier path, as the standard reads it. Compressed and
+partially compressed links (``anticounterfeit.gs1.compression``) and the bracketed
+element-string form ``(01)...(10)...(21)...`` are accepted too. Numeric AIs only; the old
 lowercase aliases (``gtin``, ``ser``) are not supported.
 """
 
@@ -15,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from anticounterfeit.gs1.ai import ai_spec, check_ai_value
+from anticounterfeit.gs1.compression import COMPRESSED_SEGMENT_RE, decompress_segment
 from anticounterfeit.gs1.gtin import normalize_gtin
 from kernel.errors import InvalidInput
 
@@ -38,9 +44,7 @@ assert len(CSET82) == 82
 _QUALIFIERS: dict[str, tuple[int, str]] = {"22": (0, "cpv"), "10": (1, "lot"), "21": (2, "serial")}
 QUALIFIER_MAX_LENGTH: dict[str, int] = {"cpv": 20, "lot": 20, "serial": 20}
 
-# Date attributes (YYMMDD) we check for form; other query attributes are passed through as text.
-_DATE_AIS = frozenset({"11", "12", "13", "15", "16", "17"})
-_DATE_RE = re.compile(r"\d\d(0[1-9]|1[0-2])(0\d|[12]\d|3[01])")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_INPUT = 2048
 _ELEMENT_RE = re.compile(r"\((\d{2,4})\)([^()]*)")
 # The shape nearly every scan has: ``https://host[:port]/01/{gtin}/21/{serial}`` (or the bare
@@ -92,33 +96,39 @@ def _check_qualifier(name: str, value: str, field_name: str) -> str:
 
 
 def _check_attributes(pairs: list[tuple[str, str]], field_name: str) -> dict[str, str]:
+    """Query-string pairs: numeric keys are GS1 data attributes (known AI, valid value);
+    other keys (``linkType``, ``context``, a brand's own) pass through as text."""
     attributes: dict[str, str] = {}
     for key, value in pairs:
         if key in attributes:
             raise _fail(f"{field_name}: query attribute {key!r} appears twice", field_name)
-        if key in _DATE_AIS and not _DATE_RE.fullmatch(value):
+        if _CONTROL_RE.search(key) or _CONTROL_RE.search(value):
             raise _fail(
-                f"{field_name}: AI ({key}) must be a date YYMMDD, got {value!r}", field_name
+                f"{field_name}: query attribute {key!r} contains a control character",
+                field_name,
             )
+        if key.isascii() and key.isdigit():
+            spec = ai_spec(key)
+            if spec is not None and spec.kind != "D":
+                raise _fail(
+                    f"{field_name}: AI ({key}) is a primary key or key qualifier; "
+                    "it belongs in the path, not the query string",
+                    field_name,
+                )
+            check_ai_value(key, value, field=field_name)
         attributes[key] = value
     return attributes
 
 
-def _parse_element_string(text: str, field_name: str) -> DigitalLink:
-    pos = 0
+def _from_pairs(pairs: list[tuple[str, str]], field_name: str, what: str) -> DigitalLink:
+    """A link from (AI, value) pairs: an element string's or a compressed link's content."""
     found: dict[str, str] = {}
-    for match in _ELEMENT_RE.finditer(text):
-        if match.start() != pos:
-            break
-        ai, value = match.group(1), match.group(2)
+    for ai, value in pairs:
         if ai in found:
             raise _fail(f"{field_name}: AI ({ai}) appears twice", field_name)
         found[ai] = value
-        pos = match.end()
-    if pos != len(text) or "01" not in found:
-        raise _fail(
-            f"{field_name}: not a GS1 element string of the form (01)gtin(21)serial", field_name
-        )
+    if "01" not in found:
+        raise _fail(f"{field_name}: {what} has no GTIN (01) primary key", field_name)
     gtin = normalize_gtin(found.pop("01"), field=field_name)
     qualifiers: dict[str, str] = {}
     for ai, (_, name) in _QUALIFIERS.items():
@@ -128,12 +138,93 @@ def _parse_element_string(text: str, field_name: str) -> DigitalLink:
     return DigitalLink(gtin=gtin, attributes=attributes, **qualifiers)
 
 
+def _parse_element_string(text: str, field_name: str) -> DigitalLink:
+    pos = 0
+    pairs: list[tuple[str, str]] = []
+    for match in _ELEMENT_RE.finditer(text):
+        if match.start() != pos:
+            break
+        pairs.append((match.group(1), match.group(2)))
+        pos = match.end()
+    if pos != len(text) or not any(ai == "01" for ai, _ in pairs):
+        raise _fail(
+            f"{field_name}: not a GS1 element string of the form (01)gtin(21)serial", field_name
+        )
+    return _from_pairs(pairs, field_name, "the element string")
+
+
+def _primary_key_index(segments: list[str]) -> int | None:
+    """Where the GTIN primary key ``01`` starts: the RIGHT-MOST ``01`` after which the path is
+    ``{gtin}`` and then only ``/AI/value`` key-qualifier pairs (GS1 Digital Link URI syntax:
+    the path is read from the right, so a resolver prefix may itself contain ``/01``). When no
+    ``01`` fits that shape, the right-most ``01`` followed by digits, so the error can name
+    what is wrong after it."""
+    fallback = None
+    for i in range(len(segments) - 2, -1, -1):
+        if segments[i] != "01":
+            continue
+        rest = segments[i + 2 :]
+        if len(rest) % 2 == 0 and all(ai in _QUALIFIERS for ai in rest[::2]):
+            return i
+        if fallback is None and segments[i + 1].isascii() and segments[i + 1].isdigit():
+            fallback = i
+    return fallback
+
+
+def _compressed(segment: str, query: str, field_name: str, gtin: str | None) -> DigitalLink:
+    """A compressed link (``gtin`` given: only what follows an uncompressed primary key)."""
+    pairs = decompress_segment(segment, field=field_name)
+    if gtin is not None:
+        pairs = [("01", gtin), *pairs]
+    pairs += parse_qsl(query, keep_blank_values=True, errors="replace")
+    return _from_pairs(pairs, field_name, "the compressed link")
+
+
+def _parse_path(path: str, query: str, field: str) -> DigitalLink:
+    segments = path.split("/")
+    if segments and segments[-1] == "" and len(segments) > 1:
+        segments.pop()  # tolerate one trailing slash
+    start = _primary_key_index(segments)
+    if start is None:
+        last = segments[-1] if segments else ""
+        if COMPRESSED_SEGMENT_RE.fullmatch(last):
+            return _compressed(last, query, field, None)
+        raise _fail(f"{field} has no /01/{{gtin}} primary key in its path", field)
+    gtin = normalize_gtin(segments[start + 1], field=field)
+    rest = segments[start + 2 :]
+    if len(rest) == 1 and COMPRESSED_SEGMENT_RE.fullmatch(rest[0]) and rest[0] not in _QUALIFIERS:
+        return _compressed(rest[0], query, field, gtin)  # partially compressed
+    if len(rest) % 2:
+        raise _fail(
+            f"{field}: path segment {rest[-1]!r} after the GTIN has no value (expected /AI/value)",
+            field,
+        )
+    qualifiers: dict[str, str] = {}
+    last_rank = -1
+    for i in range(0, len(rest), 2):
+        ai, raw = rest[i], rest[i + 1]
+        spec = _QUALIFIERS.get(ai)
+        if spec is None:
+            raise _fail(
+                f"{field}: /{ai}/ is not a key qualifier of GTIN (allowed: 22, 10, 21)", field
+            )
+        rank, name = spec
+        if rank <= last_rank:
+            raise _fail(f"{field}: key qualifiers must appear in the order 22, 10, 21", field)
+        last_rank = rank
+        qualifiers[name] = _check_qualifier(name, unquote(raw, errors="replace"), field)
+    pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+    attributes = _check_attributes(pairs, field)
+    return DigitalLink(gtin=gtin, attributes=attributes, **qualifiers)
+
+
 def parse_digital_link(url_or_path: str, *, field: str = "url") -> DigitalLink:
-    """Parse a GS1 Digital Link URL, a bare path starting ``/01/``, or ``(01)..(21)..`` text.
+    """Parse a GS1 Digital Link URL (uncompressed, compressed or partially compressed), a bare
+    path (``/01/...``, ``/dl/01/...``, ``/{compressed}``) or ``(01)..(21)..`` element text.
 
     Raises ``InvalidInput`` naming ``field``: code ``invalid_gtin`` for a bad GTIN, otherwise
-    ``invalid_digital_link`` with a detail saying what is wrong. Never raises anything else
-    for ``str`` input.
+    ``invalid_digital_link`` with a detail saying which part is wrong. Never raises anything
+    else for ``str`` input.
     """
     text = url_or_path.strip()
     if not text:
@@ -154,45 +245,7 @@ def parse_digital_link(url_or_path: str, *, field: str = "url") -> DigitalLink:
     is_path = text.startswith("/")
     if not is_path and (parts.scheme.lower() not in ("http", "https") or not parts.netloc):
         raise _fail(f"{field} must be an http(s) URL or a path starting with /01/", field)
-    segments = parts.path.split("/")
-    if segments and segments[-1] == "" and len(segments) > 1:
-        segments.pop()  # tolerate one trailing slash
-    # The primary key is the first "01" segment followed by a numeric GTIN; what precedes it is
-    # the resolver's own path prefix.
-    start = next(
-        (
-            i
-            for i in range(len(segments) - 1)
-            if segments[i] == "01" and segments[i + 1].isascii() and segments[i + 1].isdigit()
-        ),
-        None,
-    )
-    if start is None:
-        raise _fail(f"{field} has no /01/{{gtin}} primary key in its path", field)
-    gtin = normalize_gtin(segments[start + 1], field=field)
-    rest = segments[start + 2 :]
-    if len(rest) % 2:
-        raise _fail(
-            f"{field}: path segment {rest[-1]!r} after the GTIN has no value (expected /AI/value)",
-            field,
-        )
-    qualifiers: dict[str, str] = {}
-    last_rank = -1
-    for i in range(0, len(rest), 2):
-        ai, raw = rest[i], rest[i + 1]
-        spec = _QUALIFIERS.get(ai)
-        if spec is None:
-            raise _fail(
-                f"{field}: /{ai}/ is not a key qualifier of GTIN (allowed: 22, 10, 21)", field
-            )
-        rank, name = spec
-        if rank <= last_rank:
-            raise _fail(f"{field}: key qualifiers must appear in the order 22, 10, 21", field)
-        last_rank = rank
-        qualifiers[name] = _check_qualifier(name, unquote(raw, errors="replace"), field)
-    pairs = parse_qsl(parts.query, keep_blank_values=True, errors="replace")
-    attributes = _check_attributes(pairs, field)
-    return DigitalLink(gtin=gtin, attributes=attributes, **qualifiers)
+    return _parse_path(parts.path, parts.query, field)
 
 
 def digital_link_prefix(base_url: str, gtin14: str, lot: str | None = None) -> str:

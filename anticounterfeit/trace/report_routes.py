@@ -32,6 +32,7 @@ from anticounterfeit.trace.schemas import (
     RecallUpdate,
     ScopeOut,
 )
+from kernel.db import ReadDb
 from kernel.errors import InvalidInput
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
@@ -215,7 +216,7 @@ class TraceController(Controller):
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         state: State,
         code: Annotated[
             str | None,
@@ -231,7 +232,7 @@ class TraceController(Controller):
         pallet through what it contains now). Give ``code``, ``sscc`` or ``batch_id``."""
         if code is not None or sscc is not None:
             trace = await traces.backward_from_identifier(
-                db,
+                read_db,
                 _sources(state),
                 metadata_of(state),
                 _keyring(state),
@@ -240,7 +241,7 @@ class TraceController(Controller):
                 sscc=sscc,
             )
         elif batch_id is not None:
-            trace = await traces.backward_from_batch(db, acting_brand, batch_id)
+            trace = await traces.backward_from_batch(read_db, acting_brand, batch_id)
         else:
             raise InvalidInput("give code or batch_id", code="trace_root_required", field="code")
         return BackwardTraceOut.of(trace)
@@ -250,7 +251,7 @@ class TraceController(Controller):
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         state: State,
         material_lot_id: FromQuery[uuid.UUID | None] = None,
         batch_id: FromQuery[uuid.UUID | None] = None,
@@ -262,7 +263,7 @@ class TraceController(Controller):
         active / void, units scanned and scans (summary, for every reader), plus one page of
         ``detail`` (batches, scans or distributors) for brand admins only."""
         trace = await traces.forward_trace(
-            db,
+            read_db,
             _sources(state),
             _keyring(state),
             acting_brand,
@@ -288,13 +289,13 @@ class EpcisController(Controller):
         batch_id: FromPath[uuid.UUID],
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         state: State,
     ) -> Response[dict[str, Any]]:
         """The batch's history as an EPCIS 2.0 JSON-LD document (class-level identifiers)."""
         settings = provide_settings(state)
         document = await epcis.batch_document(
-            db, _sources(state), settings.gateway.resolver_base_url, acting_brand, batch_id
+            read_db, _sources(state), settings.gateway.resolver_base_url, acting_brand, batch_id
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 
@@ -303,7 +304,7 @@ class EpcisController(Controller):
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         state: State,
         code: Annotated[
             str | None, QueryParameter(max_length=512, description="a GS1 Digital Link")
@@ -321,11 +322,11 @@ class EpcisController(Controller):
         chain: list[ShipmentFacts] = []
         if resolved.state.status != "void":  # channel_control knows nothing of void codes
             periods, chain = await _sources(state).channel.code_channel_history(
-                db, _keyring(state), metadata_of(state), acting_brand, code
+                read_db, _keyring(state), metadata_of(state), acting_brand, code
             )
         settings = provide_settings(state)
         document = await epcis.code_document(
-            db, settings.gateway.resolver_base_url, resolved, periods=periods, chain=chain
+            read_db, settings.gateway.resolver_base_url, resolved, periods=periods, chain=chain
         )
         return Response(document, media_type=epcis.EPCIS_MEDIA_TYPE)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
@@ -31,6 +31,7 @@ from channel_control.distributors.credential_schemas import (
 from channel_control.distributors.schemas import DistributorOut
 from kernel.errors import NotFound
 from kernel.guards import BRAND_READ, BRAND_WRITE
+from kernel.login_limits import login_attempt, provide_login_limiter
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
 
@@ -137,10 +138,24 @@ class DistributorAuthController(Controller):
 
     @post("/login", status_code=200)
     async def distributor_login(
-        self, data: JSONBody[DistributorLogin], db: Db, state: State
+        self,
+        data: JSONBody[DistributorLogin],
+        db: Db,
+        state: State,
+        request: Request[Any, Any, Any],
     ) -> DistributorTokenOut:
-        """Log a distributor's staff member in: a short-lived distributor-purpose JWT."""
-        issued = await credentials.login(db, provide_settings(state), data.username, data.password)
+        """Log a distributor's staff member in: a short-lived distributor-purpose JWT.
+
+        Any failure is 401 ``invalid_credentials``; too many failures for a username or from
+        an IP: 429 ``login_locked`` with ``Retry-After`` (seconds) until the lock ends."""
+        issued = await credentials.login(
+            db,
+            provide_settings(state),
+            data.username,
+            data.password,
+            limiter=provide_login_limiter(state),
+            attempt=login_attempt(request, "distributor", data.username),
+        )
         return DistributorTokenOut(
             access_token=issued.access_token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret

@@ -27,6 +27,7 @@ from kernel.audit import record_audit
 from kernel.auth import Principal, Role, TokenPurpose, decode_token, encode_token
 from kernel.db import utcnow
 from kernel.errors import AuthenticationFailed, InvalidInput, NotFound
+from kernel.login_limits import LoginAttempt, LoginLimiter, limited_login
 from kernel.settings import Settings
 
 __all__ = [
@@ -153,13 +154,28 @@ async def distributor_users(
 
 
 async def login(
-    session: AsyncSession, settings: Settings, username: str, password: str
+    session: AsyncSession,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    limiter: LoginLimiter,
+    attempt: LoginAttempt,
 ) -> IssuedDistributorToken:
     """Check a distributor account's password; return a distributor-purpose access token.
 
     Wrong password, unknown user, another role, a disabled account and a deactivated
-    distributor all get the same ``invalid_credentials`` answer.
+    distributor all get the same ``invalid_credentials`` answer, and count as failures
+    under the login limits (429 ``login_locked``, ``kernel.login_limits``).
     """
+    return await limited_login(
+        limiter, attempt, lambda: _login(session, settings, username, password)
+    )
+
+
+async def _login(
+    session: AsyncSession, settings: Settings, username: str, password: str
+) -> IssuedDistributorToken:
     try:
         user = await accounts.authenticate(
             session, username, password, roles=frozenset({Role.DISTRIBUTOR})

@@ -8,6 +8,7 @@ entry in the same unit of work as the change.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -24,10 +25,13 @@ from kernel.pagination import fetch_page
 
 __all__ = [
     "MAX_DEPTH",
+    "Distributor",
     "create_distributor",
     "get_distributor",
+    "get_distributor_by_code",
     "is_within",
     "list_distributors",
+    "owned_distributor_ids",
     "update_distributor",
 ]
 
@@ -61,6 +65,32 @@ async def get_distributor(
     ).scalar_one_or_none()
     if found is None:
         raise _not_found()
+    return found
+
+
+async def owned_distributor_ids(
+    session: AsyncSession, brand_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of ``ids``, the distributors of ``brand_id`` (``kernel.tenancy.OwnedIds``)."""
+    rows = await session.execute(
+        select(Distributor.id).where(
+            Distributor.brand_id == brand_id, Distributor.id.in_(list(ids))
+        )
+    )
+    return set(rows.scalars())
+
+
+async def get_distributor_by_code(
+    session: AsyncSession, brand_id: uuid.UUID, code: str
+) -> Distributor:
+    """The brand's distributor with code ``code``; 404 ``distributor_not_found`` otherwise."""
+    found = (
+        await session.execute(
+            select(Distributor).where(Distributor.brand_id == brand_id, Distributor.code == code)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise _not_found("code")
     return found
 
 

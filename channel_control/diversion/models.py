@@ -47,9 +47,10 @@ class DiversionSignal(Base):
     with no region known): the key alerts group by. ``alert_id`` is set once an alert takes
     the signal in.
 
-    ``scan_uid`` names the scan in the gateway's log; it is not unique-indexed: the recorder's
-    flush ledger (``DiversionFlush``) is what keeps a signal from being stored twice, and a
-    unique index on a random UUID was the costliest write of a signal.
+    ``scan_uid`` names the scan in the gateway's log; it is not unique-indexed: taking the
+    scan's follow-up (``gateway.followups``) in the transaction that writes the signal is what
+    keeps it from being stored twice, and a unique index on a random UUID was the costliest
+    write of a signal.
     """
 
     __tablename__ = "diversion_signals"
@@ -179,17 +180,3 @@ class DiversionTally(Base):
     area: Mapped[str] = mapped_column(String(10), primary_key=True)
     located: Mapped[int] = mapped_column(Integer)
     diverted: Mapped[int] = mapped_column(Integer)
-
-
-class DiversionFlush(Base):
-    """One committed write of the recorder's buffer (signals and tallies), by its id.
-
-    A flush whose COMMIT landed but whose reply was lost looks failed to the recorder; before
-    writing that batch again it looks its id up here, so no signal is stored twice and no
-    tally counted twice. Rows older than a day are pruned by the flushes themselves.
-    """
-
-    __tablename__ = "diversion_flushes"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    flushed_at: Mapped[datetime] = mapped_column(index=True)

@@ -4,10 +4,18 @@ A consumer scan of a shipped unit, located by GPS or IP, is judged against the t
 the distributor it was last shipped to (``channel_control.destination``):
 ``territory_contains`` → ``False`` is a *diversion signal*; ``None`` (not enough
 information) is not. The scan path only calls ``resolve`` (cached), ``judge`` (pure) and
-``observe`` (appends to in-memory buffers): no I/O of its own. A background task writes the
+``observe`` (appends to an in-memory buffer): no I/O of its own. A background task writes the
 buffered signals and the per-(distributor, hour, area) tallies in one transaction every
 ``diversion_flush_interval_s`` and, in the same transaction, applies each brand's alert rule
-to the groups that got new signals:
+to the groups that got new signals.
+
+The buffer is not the record: the scan log wrote a follow-up for each of these scans in the
+scan's own transaction (``gateway.followups``). A flush writes only the scans whose follow-up
+it takes (deletes), so each scan counts once; at start-up, and for follow-ups older than
+``stale_after``, the recorder rebuilds what a killed process or a dropped buffer left
+(``channel_control.diversion.recovery``). A crash loses no signal and no tally.
+
+Alert rules:
 
     a group = (brand, distributor, area) — area is the observed region, else country;
     an alert opens when the group's *unattached* signals within ``window_hours`` (and at or
@@ -27,7 +35,6 @@ import functools
 import json
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -37,12 +44,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from anticounterfeit.codes.format import Keyring
 from channel_control.distributors.territory import Territory, territory_contains, territory_to_json
-from channel_control.diversion.models import (
-    DiversionFlush,
-    DiversionSignal,
-    DiversionTally,
-)
+from channel_control.diversion.models import DiversionSignal, DiversionTally
+from channel_control.diversion.recovery import area_of, rebuild_observations
 from channel_control.diversion.rules import (
     DEFAULT_RULE,
     RuleValues,
@@ -58,11 +63,14 @@ from channel_control.diversion.signals import (
     _TERRITORY,
     SIGNAL_COLUMNS,
     GroupKey,
+    Observation,
     Signal,
     Tallies,
+    tallies_of,
 )
 from channel_control.diversion.stream import AlertBroadcaster
 from channel_control.logistics.destination import Destination, DestinationResolver
+from gateway.followups import claim_followups, claim_stale_followups
 from kernel.db import copy_records
 
 __all__ = [
@@ -81,8 +89,9 @@ __all__ = [
 log = structlog.get_logger("channel_control.diversion")
 
 INSERT_CHUNK = 500  # signals per statement: each chunk is ~1-3 ms of the event loop
-FLUSH_LEDGER_RETENTION = timedelta(days=1)  # far longer than any retry of a failed flush
-MAX_BUFFERED_SIGNALS = 50_000  # while the database is unreachable; beyond, the oldest go
+MAX_BUFFERED = 50_000  # scans kept while the database is unreachable; beyond, the oldest go
+STALE_AFTER_S = 60.0  # at least: a live process's buffer is written well within this
+RECOVER_CHUNK = 5_000  # rebuilt scans per transaction
 
 
 @functools.lru_cache(maxsize=4096)
@@ -95,11 +104,6 @@ def _territory_json(territory: Territory) -> dict[str, Any]:
 def _territory_text(territory: Territory) -> str:
     """``_territory_json`` serialised once, as COPY sends a JSON column."""
     return json.dumps(_territory_json(territory), separators=(",", ":"))
-
-
-def area_of(country: str | None, region: str | None) -> str:
-    """The grouping key of an observed place: region, else country, else ``GPS``."""
-    return region or country or "GPS"
 
 
 def judge(destination: Destination, location: Any) -> bool | None:
@@ -145,18 +149,21 @@ class DiversionRecorder:
         broadcaster: AlertBroadcaster,
         *,
         flush_interval_s: float,
+        keyring: Keyring | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.destinations = destinations
         self.broadcaster = broadcaster
         self.flush_interval_s = flush_interval_s
-        self._signals: deque[Signal] = deque(maxlen=MAX_BUFFERED_SIGNALS)
-        self._tallies: Tallies = {}
-        self._carried: _Batch | None = None  # the last flush, when it failed
+        self.keyring = keyring  # to print the serial of a rebuilt signal
+        # A follow-up no process has written this long after its scan is rebuilt from the log.
+        self.stale_after = timedelta(seconds=max(STALE_AFTER_S, 3 * flush_interval_s))
+        self._observed: deque[Observation] = deque(maxlen=MAX_BUFFERED)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.signals_recorded = 0
-        self.signals_dropped = 0
+        self.dropped = 0  # left memory during an outage; rebuilt from the scan log later
+        self.rebuilt = 0
         self.alerts_opened = 0
 
     # ---- scan path (no I/O besides the resolver's cache misses) ----------------------------
@@ -182,45 +189,43 @@ class DiversionRecorder:
         batch_id: uuid.UUID | None,
         lot: str | None,
     ) -> None:
-        """Count one located scan of a shipped unit; buffer a signal when it is diverted."""
+        """Count one located scan of a shipped unit; buffer a signal when it is diverted.
+
+        The scan log already holds its follow-up: what this buffer loses (a crash, the oldest
+        dropped during a long outage) is rebuilt from there."""
         area = area_of(location.country, location.region)
         key = (brand_id, destination.distributor_id, int(at.timestamp()) // 3600, area)
-        tally = self._tallies.get(key)
-        if tally is None:
-            tally = self._tallies[key] = [0, 0]
-        tally[0] += 1
+        if len(self._observed) == MAX_BUFFERED:  # the deque drops the oldest
+            self.dropped += 1
         if not diverted:
+            self._observed.append((scan_uid, key, None))
             return
-        tally[1] += 1
-        if len(self._signals) == MAX_BUFFERED_SIGNALS:  # the deque drops the oldest
-            self.signals_dropped += 1
-        self._signals.append(
-            (
-                brand_id,
-                scan_uid,
-                at,
-                code_id,
-                serial,
-                gtin,
-                product_id,
-                product_name[:200],
-                batch_id,
-                lot,
-                destination.distributor_id,
-                destination.distributor_name[:200],
-                destination.shipment_id,
-                destination.document_number[:100],
-                destination.territory,
-                area,
-                location.country,
-                location.region,
-                location.city,
-                location.lat,
-                location.lon,
-                location.source,
-                float(location.confidence),
-            )
+        signal = (
+            brand_id,
+            scan_uid,
+            at,
+            code_id,
+            serial,
+            gtin,
+            product_id,
+            product_name[:200],
+            batch_id,
+            lot,
+            destination.distributor_id,
+            destination.distributor_name[:200],
+            destination.shipment_id,
+            destination.document_number[:100],
+            destination.territory,
+            area,
+            location.country,
+            location.region,
+            location.city,
+            location.lat,
+            location.lon,
+            location.source,
+            float(location.confidence),
         )
+        self._observed.append((scan_uid, key, signal))
 
     # ---- background writer -----------------------------------------------------------------
     async def start(self) -> None:
@@ -233,65 +238,75 @@ class DiversionRecorder:
         await self.flush()
 
     async def _run(self) -> None:
+        await self.recover()
         while True:
             await asyncio.sleep(self.flush_interval_s)
             await self.flush()
 
-    async def flush(self) -> int:
-        """Write what is buffered and apply the rules; return the number of alerts opened.
+    async def recover(self) -> int:
+        """Rebuild the consequences of every scan logged before now that no process wrote
+        (run at start-up: a killed process left them); return how many were rebuilt."""
+        before, total = datetime.now(UTC), 0
+        while True:
+            rebuilt = await self._flush(before)
+            total += max(rebuilt, 0)
+            if rebuilt < RECOVER_CHUNK:
+                return total
 
-        One transaction, recorded in ``diversion_flushes`` under a fresh id. When it fails,
-        its batch is carried to the next flush, which first looks the id up: found, the
-        COMMIT had landed (only its reply was lost) and the batch is dropped; not found, it
-        is written again with what was buffered since. Either way each signal is stored once
-        and each tally counted once.
-        """
+    async def flush(self) -> int:
+        """Write what is buffered, rebuild what went stale, apply the rules; return the number
+        of alerts opened."""
+        opened_before = self.alerts_opened
+        await self._flush(datetime.now(UTC) - self.stale_after)
+        return self.alerts_opened - opened_before
+
+    async def _flush(self, stale_before: datetime) -> int:
+        """One transaction: take the buffered scans' follow-ups and the stale ones, write the
+        signals and tallies of the taken ones, apply the rules. Return the stale ones rebuilt
+        (-1 when the transaction failed).
+
+        Taking a follow-up (deleting it) is what makes a scan count once: a failed flush puts
+        its batch back, and when its COMMIT had landed after all (only the reply was lost) the
+        retry takes none of those follow-ups again and writes nothing twice."""
         async with self._lock:
-            carried = self._carried
-            if not self._signals and not self._tallies and carried is None:
-                return 0
-            fresh, self._signals = list(self._signals), deque(maxlen=MAX_BUFFERED_SIGNALS)
-            fresh_tallies, self._tallies = self._tallies, {}
+            batch, self._observed = list(self._observed), deque(maxlen=MAX_BUFFERED)
             now = datetime.now(UTC)
-            flush_id = uuid.uuid4()
-            signals, tallies = fresh, fresh_tallies
-            if carried is not None:  # not known to have landed until the ledger says so
-                signals = carried.signals + fresh
-                tallies = _merge_tallies(carried.tallies, fresh_tallies)
             try:
                 async with self.session_factory() as session, session.begin():
-                    if carried is not None:
-                        landed = await session.get(DiversionFlush, carried.id)
-                        if landed is not None:  # its COMMIT had gone through after all
-                            signals, tallies = fresh, fresh_tallies
-                    opened = await self._write(session, flush_id, signals, tallies, now)
+                    conn = await session.connection()
+                    taken = await claim_followups(conn, [o[0] for o in batch])
+                    observations = [o for o in batch if o[0] in taken]
+                    stale = await claim_stale_followups(conn, stale_before, RECOVER_CHUNK)
+                    observations += await rebuild_observations(session, stale, self.keyring)
+                    opened = await self._write(session, observations, now)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning(
-                    "channel_control.diversion.flush_failed",
-                    error=str(exc),
-                    signals=len(signals),
-                    tallies=len(tallies),
+                    "channel_control.diversion.flush_failed", error=str(exc), scans=len(batch)
                 )
-                if len(signals) > MAX_BUFFERED_SIGNALS:
-                    self.signals_dropped += len(signals) - MAX_BUFFERED_SIGNALS
-                    signals = signals[-MAX_BUFFERED_SIGNALS:]
-                self._carried = _Batch(flush_id, signals, tallies)
-                return 0
-            self._carried = None
-        self.signals_recorded += len(signals)
+                self._put_back(batch)
+                return -1
+        self.signals_recorded += sum(o[2] is not None for o in observations)
+        self.rebuilt += len(stale)
         self.alerts_opened += len(opened)
+        if stale:
+            log.info("channel_control.diversion.rebuilt", scans=len(stale))
         for message in opened:
             await self.broadcaster.publish(message)
-        return len(opened)
+        return len(stale)
+
+    def _put_back(self, batch: list[Observation]) -> None:
+        """Keep a failed batch for the next flush, ahead of what came since; past the bound
+        the oldest leave memory (their follow-ups stay in the log, to be rebuilt)."""
+        kept: deque[Observation] = deque(batch, maxlen=MAX_BUFFERED)
+        kept.extend(self._observed)
+        self.dropped += len(batch) + len(self._observed) - len(kept)
+        self._observed = kept
 
     @staticmethod
     async def _write(
-        session: AsyncSession,
-        flush_id: uuid.UUID,
-        signals: list[Signal],
-        tallies: Tallies,
-        now: datetime,
+        session: AsyncSession, observations: list[Observation], now: datetime
     ) -> list[dict[str, Any]]:
+        signals = [o[2] for o in observations if o[2] is not None]
         groups: dict[GroupKey, list[int]] = {}
         for i, signal in enumerate(signals):
             key = (signal[_BRAND], signal[_DISTRIBUTOR], signal[_AREA])
@@ -299,33 +314,10 @@ class DiversionRecorder:
         conn = await session.connection()
         alert_ids = await attach_to_open_alerts(session, signals, groups, now)
         await write_signals(conn, signals, alert_ids)
-        if tallies:
+        if observations:
+            tallies = tallies_of(observations)
             await conn.execute(_tally_upsert(conn.dialect.name), _tally_rows(tallies))
-        opened = await apply_rules(session, set(groups), now)
-        flushes = cast(Table, DiversionFlush.__table__)
-        await conn.execute(flushes.insert(), {"id": flush_id, "flushed_at": now})
-        await conn.execute(
-            flushes.delete().where(flushes.c.flushed_at < now - FLUSH_LEDGER_RETENTION)
-        )
-        return opened
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """A flush that failed: what it tried to write, under the id it would have committed."""
-
-    id: uuid.UUID
-    signals: list[Signal]
-    tallies: Tallies
-
-
-def _merge_tallies(first: Tallies, second: Tallies) -> Tallies:
-    merged = {key: list(counts) for key, counts in first.items()}
-    for key, (located, diverted) in second.items():
-        counts = merged.setdefault(key, [0, 0])
-        counts[0] += located
-        counts[1] += diverted
-    return merged
+        return await apply_rules(session, set(groups), now)
 
 
 async def write_signals(

@@ -37,6 +37,7 @@ from channel_control.diversion.schemas import (
     TransitionIn,
 )
 from channel_control.diversion.stream import AlertBroadcaster
+from kernel.db import ReadDb
 from kernel.guards import BRAND_READ, BRAND_WRITE
 from kernel.pagination import Limit, Offset
 from kernel.tenancy import SECURITY, ActingBrand, Caller, Db, scoped_dependencies
@@ -203,21 +204,21 @@ class DiversionController(Controller):
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
     ) -> list[RateOut]:
         """Diversion rate per distributor: diverted / located consumer scans of its units
         (default: the last 30 days), highest rate first."""
         start, end = diversion_stats.time_range(since, until)
-        return await diversion_stats.diversion_rates(db, acting_brand, start, end)
+        return await diversion_stats.diversion_rates(read_db, acting_brand, start, end)
 
     @get("/map", guards=[BRAND_READ])
     async def get_map(
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         distributor_id: FromQuery[uuid.UUID | None] = None,
@@ -226,7 +227,7 @@ class DiversionController(Controller):
         """Located and diverted scans per (distributor, observed area), for a map."""
         start, end = diversion_stats.time_range(since, until)
         return await diversion_stats.diversion_map(
-            db,
+            read_db,
             acting_brand,
             start,
             end,
@@ -239,7 +240,7 @@ class DiversionController(Controller):
         self,
         principal: Caller,
         acting_brand: ActingBrand,
-        db: Db,
+        read_db: ReadDb,
         bucket: FromQuery[Literal["hour", "day"]] = "day",
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
@@ -249,7 +250,13 @@ class DiversionController(Controller):
         """Located and diverted scans per hour or day (UTC), oldest first."""
         start, end = diversion_stats.time_range(since, until)
         return await diversion_stats.diversion_series(
-            db, acting_brand, start, end, bucket=bucket, distributor_id=distributor_id, area=area
+            read_db,
+            acting_brand,
+            start,
+            end,
+            bucket=bucket,
+            distributor_id=distributor_id,
+            area=area,
         )
 
 

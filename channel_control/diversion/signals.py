@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["SIGNAL_COLUMNS", "GroupKey", "Signal", "Tallies"]
+__all__ = [
+    "SIGNAL_COLUMNS",
+    "GroupKey",
+    "Observation",
+    "Signal",
+    "Tallies",
+    "TallyKey",
+    "tallies_of",
+]
 
 # A buffered signal: one tuple per diverted scan in ``SIGNAL_COLUMNS`` order minus ``alert_id``
 # (the flush adds it). Tuples, not dicts: thousands are held between flushes, and on
@@ -49,6 +57,22 @@ _BRAND, _AT, _CODE, _DISTRIBUTOR, _TERRITORY, _AREA, _CONFIDENCE = (
     )
 )
 Signal = tuple[Any, ...]
-Tallies = dict[tuple[uuid.UUID, uuid.UUID, int, str], list[int]]  # (brand, distributor, hour,
-# area) -> [located scans, diverted scans]
+TallyKey = tuple[uuid.UUID, uuid.UUID, int, str]  # (brand, distributor, hour, area)
+Tallies = dict[TallyKey, list[int]]  # -> [located scans, diverted scans]
+# One located scan of a shipped unit, as buffered: its scan id (the follow-up the flush takes),
+# the tally it counts in, and its signal when it was diverted.
+Observation = tuple[uuid.UUID, TallyKey, Signal | None]
 GroupKey = tuple[uuid.UUID, uuid.UUID, str]  # (brand, distributor, area): what alerts group by
+
+
+def tallies_of(observations: list[Observation]) -> Tallies:
+    """Located and diverted scans per tally key."""
+    tallies: Tallies = {}
+    for _, key, signal in observations:
+        counts = tallies.get(key)
+        if counts is None:
+            counts = tallies[key] = [0, 0]
+        counts[0] += 1
+        if signal is not None:
+            counts[1] += 1
+    return tallies

@@ -10,6 +10,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from kernel.db import UTCDateTime, create_engine
+from kernel.partitions import include_in_autogenerate
 from kernel.settings import Settings
 
 config = context.config
@@ -32,6 +33,7 @@ def _run(connection: Connection) -> None:
         render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER in place
         compare_type=True,
+        include_name=include_in_autogenerate,  # month partitions are not model tables
     )
     with context.begin_transaction():
         context.run_migrations()

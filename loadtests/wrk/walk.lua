@@ -4,7 +4,8 @@
 --
 -- (the last argument repeats -t: each thread's Lua state cannot see how many threads exist).
 -- Each line of the file is METHOD <tab> PATH <tab> X-Forwarded-For <tab> BODY (BODY may be
--- empty), optionally followed by <tab> AUTHORIZATION (a header value, e.g. "Bearer ...").
+-- empty), optionally followed by <tab>-separated extras: "Name: value" sets that header (e.g.
+-- "Accept: text/html" for a browser scan), anything else is the Authorization value.
 -- Thread i of n takes lines i, i+n, i+2n, ... so threads never send the same line.
 -- When a thread runs out it starts again from its first line and counts a wrap (the harness
 -- treats a wrap during a first-scan run as an error: codes would be scanned twice).
@@ -31,10 +32,17 @@ function init(args)
     if i % nthreads == id then
       local method, url, xff, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
       local headers = { ["X-Forwarded-For"] = xff, ["Accept"] = "application/json" }
-      local json_body, auth = body:match("^([^\t]*)\t(.+)$")
-      if auth ~= nil then
+      local json_body, extras = body:match("^([^\t]*)\t(.+)$")
+      if extras ~= nil then
         body = json_body
-        headers["Authorization"] = auth
+        for extra in extras:gmatch("[^\t]+") do
+          local name, value = extra:match("^([%w-]+): (.*)$")
+          if name ~= nil then
+            headers[name] = value
+          else
+            headers["Authorization"] = extra
+          end
+        end
       end
       if body ~= nil and body ~= "" then
         headers["Content-Type"] = "application/json"

@@ -98,7 +98,7 @@ async def test_brand_users_see_only_their_brand(app: Litestar, client: httpx.Asy
         response = await client.request(
             method,
             path,
-            json={"slug": "zz", "name": "x"} if method == "POST" else {},
+            json={"slug": "zz", "name": "x"} if method == "POST" else {"name": "taken over"},
             headers=admin_a,
         )
         assert response.status_code == 403, (method, path, response.text)

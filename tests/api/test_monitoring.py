@@ -50,8 +50,10 @@ async def test_scan_history_of_another_brands_code_is_404(
     [code] = codes_of(app, roll, product.gtin, [0])
     await client.get(scan_path(product.gtin, code), headers={"Accept": "application/json"})
     response = await client.get(f"/v1/admin/codes/{product.gtin}/{code}/scans", headers=headers_b)
-    assert response.status_code == 200  # a valid code, but none of brand B's scans
-    assert response.json()["total"] == 0
+    assert response.status_code == 404  # a genuine code, but brand A's: as unknown as a forgery
+    assert response.json()["code"] == "unknown_code"
+    assert response.json()["field"] == "code"
+    assert "scans" not in response.json()
     forged = code[:-1] + ("2" if code[-1] != "2" else "3")
     missing = await client.get(f"/v1/admin/codes/{product.gtin}/{forged}/scans", headers=headers_b)
     assert missing.status_code == 404

@@ -82,6 +82,20 @@ async def _set_rule(client: httpx.AsyncClient, headers: dict[str, str], **rule: 
     assert response.status_code == 200, response.text
 
 
+def _assert_beijing_evidence(evidence: Any, goods: Any, code: str, scan_id: str) -> None:
+    """A signal of ``code`` of ``goods`` (shipped to CN-GD) scanned from the Beijing IP."""
+    assert (evidence["serial"], evidence["gtin"]) == (code, goods.product.gtin)
+    assert evidence["product_name"] == "Moutai 500ml"
+    assert (evidence["batch_id"], evidence["lot"]) == (str(goods.batch.id), goods.batch.lot)
+    assert evidence["shipment_id"] == str(goods.shipment_id)
+    assert evidence["document_number"].startswith("DN-")
+    assert evidence["distributor_id"] == str(goods.distributor.id)
+    assert evidence["expected_territory"]["regions"] == ["CN-GD"]
+    assert (evidence["country"], evidence["region"], evidence["city"]) == ("CN", "CN-BJ", "Beijing")
+    assert (evidence["location_source"], evidence["location_confidence"]) == ("ip", 0.5)
+    assert evidence["scan_id"] == scan_id
+
+
 # ---------------------------------------------------------------------------------------------
 # Signals and their evidence
 # ---------------------------------------------------------------------------------------------
@@ -105,18 +119,7 @@ async def test_a_scan_outside_the_territory_is_a_signal_with_its_evidence(geo: A
     assert (alert["area"], alert["distinct_codes"], alert["status"]) == ("CN-BJ", 1, "open")
     detail = await _get(client, f"{ALERTS}/{alert['id']}", goods.admin)
     [evidence] = detail["signals"]
-    assert evidence["serial"] == codes[3]
-    assert evidence["gtin"] == gtin
-    assert evidence["product_name"] == "Moutai 500ml"
-    assert evidence["batch_id"] == str(goods.batch.id)
-    assert evidence["lot"] == goods.batch.lot
-    assert evidence["shipment_id"] == str(goods.shipment_id)
-    assert evidence["document_number"].startswith("DN-")
-    assert evidence["distributor_id"] == str(goods.distributor.id)
-    assert evidence["expected_territory"]["regions"] == ["CN-GD"]
-    assert (evidence["country"], evidence["region"], evidence["city"]) == ("CN", "CN-BJ", "Beijing")
-    assert (evidence["location_source"], evidence["location_confidence"]) == ("ip", 0.5)
-    assert evidence["scan_id"] == recorded[3]["scan_id"]
+    _assert_beijing_evidence(evidence, goods, codes[3], recorded[3]["scan_id"])
     assert detail["history"][0]["action"] == "opened"
     assert detail["history"][0]["actor_name"] == "system"
 
@@ -562,6 +565,39 @@ async def test_a_flush_whose_reply_was_lost_is_not_written_twice(geo: AppClient)
     assert await _counts(client, goods) == (3, 3, 3, 4, 3)
     assert await flush_diversion(app) == 0
     assert await _counts(client, goods) == (3, 3, 3, 4, 3)
+
+
+async def test_what_a_process_never_wrote_is_rebuilt_with_its_evidence_at_the_next_start(
+    settings: Settings, city_db: Path, tmp_path: Path
+) -> None:
+    slow = {"diversion_flush_interval_s": 3600.0}
+    down = _unreachable_database(settings, tmp_path)
+    try:
+        async with located_app(settings, city_db, channel=slow) as (app, client):
+            goods = await shipped_goods(app, client, regions=("CN-GD",))
+            gtin, codes = goods.product.gtin, goods.codes
+            await _set_rule(client, goods.admin, min_distinct_codes=1)
+            await scan(client, gtin, codes[0], ip=GUANGZHOU_IP)  # inside: a tally, no signal
+            answer = await scan(client, gtin, codes[3], ip=BEIJING_IP)
+            # Its last flush cannot reach the database: the buffer dies with the process.
+            app.state.diversion.session_factory = async_sessionmaker(down)
+    finally:
+        await down.dispose()
+
+    async with located_app(settings, city_db, channel=slow) as (app, client):
+
+        async def alerted() -> bool:
+            return bool((await _get(client, ALERTS, goods.admin))["total"])
+
+        await wait_until(alerted, what="the start-up to rebuild the signal")
+        [alert] = (await _get(client, ALERTS, goods.admin))["items"]
+        [evidence] = (await _get(client, f"{ALERTS}/{alert['id']}", goods.admin))["signals"]
+        [rate] = await _get(client, "/v1/admin/diversion/rates", goods.admin)
+        assert await flush_diversion(app) == 0  # nothing left to take, nothing twice
+
+    assert (alert["area"], alert["signal_count"]) == ("CN-BJ", 1)
+    _assert_beijing_evidence(evidence, goods, codes[3], answer["scan_id"])
+    assert (rate["located_scans"], rate["diverted_scans"]) == (2, 1)
 
 
 # ---------------------------------------------------------------------------------------------

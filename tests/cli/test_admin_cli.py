@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from pathlib import Path
 
 import pytest
@@ -14,26 +13,13 @@ from admin_api.cli import main
 from kernel.accounts import User
 from kernel.auth import verify_password
 from kernel.db import create_engine, create_session_factory
-from kernel.migrate import upgrade
 from kernel.settings import Settings
+from tests.factories.cli import cli_settings
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    keys = ",".join(f"{kid}:{base64.b64encode(bytes([kid]) * 32).decode()}" for kid in (7, 3))
-    for name, value in {
-        "ENV": "test",
-        "DATABASE_URL": url,
-        "JWT_SECRET": "x" * 40,
-        "CODE_KEYS": keys,
-        "VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(f"SCANGUARD_{name}", value)
-    settings = Settings.from_env()
-    upgrade(settings)
-    return settings
+    return cli_settings(monkeypatch, tmp_path, code_key_ids=(7, 3))
 
 
 def _user(settings: Settings, username: str) -> User | None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -21,36 +19,11 @@ from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.codes import codes_of, make_roll
 from tests.factories.tenancy import make_brand, make_product
+from tests.support.live_server import free_port as _free_port
+from tests.support.live_server import server_env as _server_env
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANGUARD_")}
-    env.update(
-        SCANGUARD_ENV="test",
-        SCANGUARD_DATABASE_URL=settings.database.url,
-        SCANGUARD_REDIS_URL=settings.redis.url,
-        SCANGUARD_REDIS_PREFIX=settings.redis.prefix,
-        SCANGUARD_JWT_SECRET=settings.auth.jwt_secret.hex(),
-        SCANGUARD_CODE_KEYS=",".join(
-            f"{kid}:{base64.b64encode(secret).decode()}"
-            for kid, secret in settings.auth.code_keyring.items()
-        ),
-        SCANGUARD_RATE_LIMIT_IP_PER_MINUTE="1000000",
-        SCANGUARD_RATE_LIMIT_DEVICE_PER_MINUTE="1000000",
-        SCANGUARD_LOG_LEVEL="WARNING",
-    )
-    if settings.database.search_path:
-        env["SCANGUARD_DATABASE_SCHEMA"] = settings.database.search_path
-    return env
 
 
 async def test_every_answered_scan_is_in_the_log_after_sigkill(settings: Settings) -> None:

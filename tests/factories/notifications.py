@@ -15,10 +15,22 @@ from tests.support.waiting import wait_until
 
 __all__ = [
     "create_subscription",
+    "deliveries",
     "emit_event",
     "fast_worker_settings",
+    "local_receivers",
     "wait_until",
 ]
+
+
+#: Where the test receivers listen (tests/support/webhook_receiver.py): the only non-public
+#: network a test's webhooks may reach, allowed explicitly as an operator would.
+RECEIVER_NETWORKS = "127.0.0.1/32"
+
+
+def local_receivers(settings: Settings) -> Settings:
+    """``settings`` whose address policy allows the local test receivers (127.0.0.1)."""
+    return settings.with_overrides(notifications={"webhook_allowed_networks": RECEIVER_NETWORKS})
 
 
 def fast_worker_settings(settings: Settings, **overrides: Any) -> Settings:
@@ -73,3 +85,13 @@ async def create_subscription(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def deliveries(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+) -> list[dict[str, Any]]:
+    """The delivery log entries the brand of ``headers`` sees (filters as query parameters)."""
+    response = await client.get("/v1/admin/webhooks/deliveries", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items

@@ -18,6 +18,7 @@ from tests.factories.loyalty import (
     scan,
     setup_loyalty,
 )
+from tests.factories.tenancy import make_product
 
 
 async def _claim_fresh(
@@ -50,7 +51,7 @@ async def test_highest_points_win_ties_by_earliest_start_and_one_multiplier_appl
 async def test_filters_product_region_window(app: Litestar, client: httpx.AsyncClient) -> None:
     setup = await setup_loyalty(app, client, points=None)
     now = utcnow()
-    other_product = "00000000-0000-0000-0000-000000000001"
+    other_product = str((await make_product(app, setup.brand)).id)  # the brand's, not scanned
     await make_campaign(client, setup.admin, points=50, product_ids=[other_product])
     await make_campaign(client, setup.admin, points=40, regions=["JP"])
     await make_campaign(

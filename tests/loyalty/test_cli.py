@@ -4,7 +4,6 @@ file (the CLI runs its own event loop, so these tests are synchronous)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -15,28 +14,17 @@ from click.testing import CliRunner
 from admin_api.cli import main
 from anticounterfeit.catalogue.services import get_brand_by_slug
 from kernel.db import create_engine, create_session_factory, utcnow
-from kernel.migrate import upgrade
 from kernel.settings import Settings
 from kernel.uow import session_scope
 from loyalty import identity
 from loyalty.rewards import adjust, queue_payout
+from tests.factories.cli import cli_settings
 from tests.support.payment_server import FakePayments
 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    keys = ",".join(f"{kid}:{base64.b64encode(bytes([kid]) * 32).decode()}" for kid in (1, 2))
-    for name, value in {
-        "ENV": "test",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "JWT_SECRET": "x" * 40,
-        "CODE_KEYS": keys,
-        "VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(f"SCANGUARD_{name}", value)
-    settings = Settings.from_env()
-    upgrade(settings)
+    settings = cli_settings(monkeypatch, tmp_path)
     result = CliRunner().invoke(main, ["brands", "create", "--slug", "acme", "--name", "Acme"])
     assert result.exit_code == 0, result.output
     return settings

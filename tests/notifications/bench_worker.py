@@ -149,11 +149,17 @@ async def bench(settings: Settings, events: int, subscriptions: int, concurrency
                     suspicious_distinct_devices=None,
                     keyring=settings.auth.code_keyring.keys(),
                 )
+                policy = services.WebhookPolicy.from_settings(settings)
                 for i in range(subscriptions):
-                    sub = await services.create_subscription(
-                        session, None, brand.id, url=rx.url(f"s{i}"), event_types=["*"], env="test"
+                    sub, _ = await services.create_subscription(
+                        session,
+                        None,
+                        brand.id,
+                        url=rx.url(f"s{i}"),
+                        event_types=["*"],
+                        policy=policy,
                     )
-                    sub.secret = SECRET
+                    sub.secret = policy.box.encrypt(SECRET)
             async with session_scope(runtime.session_factory) as session:
                 for i in range(events):
                     emit(
@@ -209,6 +215,7 @@ def main() -> None:
         env="test",
         auth={"jwt_secret": secrets.token_bytes(32), "code_keyring": {1: secrets.token_bytes(32)}},
         log={"level": "WARNING"},
+        notifications={"webhook_allowed_networks": "127.0.0.1/32"},  # the bench's receiver
     )
     with tempfile.TemporaryDirectory() as tmp:
         if args.postgres:

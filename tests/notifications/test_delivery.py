@@ -6,14 +6,8 @@ Runs on both backends (``settings`` fixture); the server's own worker delivers (
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from typing import Any
 
-import httpx
-
-from admin_api.notifications.worker import NotificationWorker
-from kernel.runtime import Runtime
 from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.factories.notifications import (
@@ -22,17 +16,11 @@ from tests.factories.notifications import (
     fast_worker_settings,
     wait_until,
 )
+from tests.factories.notifications import (
+    deliveries as _deliveries,
+)
 from tests.factories.tenancy import brand_admin
 from tests.support.webhook_receiver import WebhookReceiver
-
-
-async def _deliveries(
-    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
-) -> list[dict[str, Any]]:
-    response = await client.get("/v1/admin/webhooks/deliveries", params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
 
 
 async def test_receiver_failing_five_times_gets_one_verified_delivery(settings: Settings) -> None:
@@ -337,45 +325,3 @@ async def test_stats_and_brand_isolation_of_deliveries(settings: Settings) -> No
         assert still.status_code == 200
         assert still.json()["active"] is True
         assert uuid.UUID(still.json()["id"]) == uuid.UUID(sub["id"])
-
-
-async def test_production_worker_refuses_names_that_resolve_to_private_addresses(
-    settings: Settings,
-) -> None:
-    async with WebhookReceiver() as rx, running_app(settings) as (app, client):
-        brand, headers = await brand_admin(app, client)
-        # Accepted under the test URL policy (http to localhost) ...
-        sub = await create_subscription(
-            client, headers, f"http://localhost:{rx.port}/hooks/main", ["*"]
-        )
-        rx.set_secret("main", sub["secret"])
-        await emit_event(app, brand.id, "recall.started")
-        # ... but a production worker resolves "localhost" to 127.0.0.1 and will not connect.
-        runtime: Runtime = app.state.runtime
-        production = dataclasses.replace(
-            runtime,
-            settings=runtime.settings.with_overrides(
-                env="production", notifications={"webhook_max_attempts": 1}
-            ),
-        )
-        worker = NotificationWorker(production)
-        try:
-            while await worker.step():
-                pass
-        finally:
-            await worker.close()
-        [dead] = await _deliveries(client, headers, status="dead")
-        assert "non-public" in dead["last_error"]
-        assert rx.posts == []
-        # The same delivery from a non-production worker arrives.
-        replay = await client.post(
-            f"/v1/admin/webhooks/deliveries/{dead['id']}/replay", headers=headers
-        )
-        assert replay.status_code == 202
-        worker = NotificationWorker(runtime)
-        try:
-            while await worker.step():
-                pass
-        finally:
-            await worker.close()
-        assert len(rx.processed("main")) == 1

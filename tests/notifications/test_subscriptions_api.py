@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
 
 from admin_api.notifications.services import validate_webhook_url
+from kernel.addresses import AddressPolicy
 from kernel.errors import InvalidInput
 from kernel.settings import Settings
 from tests.conftest import running_app
@@ -172,28 +174,75 @@ async def test_bad_delivery_filters_are_400(settings: Settings) -> None:
             assert response.json()["field"] == field
 
 
+ALLOW_RECEIVERS = AddressPolicy((ip_network("127.0.0.1/32"),))
+
+
 @pytest.mark.parametrize(
-    ("url", "env", "ok"),
+    ("url", "ok"),
     [
-        ("https://hooks.example.com/a", "production", True),
-        ("http://127.0.0.1:8080/hook", "test", True),
-        ("http://localhost/hook", "development", True),
-        ("http://[::1]:9000/hook", "test", True),
-        ("http://127.0.0.1:8080/hook", "production", False),
-        ("https://127.0.0.1/hook", "production", False),
-        ("https://10.1.2.3/hook", "production", False),
-        ("https://192.168.0.10/hook", "production", False),
-        ("https://169.254.169.254/latest/meta-data", "production", False),
-        ("https://localhost/hook", "production", False),
-        ("https://10.1.2.3/hook", "test", True),
-        ("http://10.1.2.3/hook", "test", False),
-        ("https://hooks.example.com/a#frag", "test", False),
+        ("https://hooks.example.com/a", True),
+        ("https://93.184.215.14:8443/hook", True),
+        ("https://[2606:4700::1111]/hook", True),
+        ("http://127.0.0.1:8080/hook", True),  # allow-listed (the test receivers)
+        ("https://127.0.0.1/hook", True),
+        ("http://hooks.example.com/a", False),  # http only to an allow-listed address
+        ("http://93.184.215.14/a", False),
+        ("https://127.0.0.2/hook", False),  # loopback outside the allow-list
+        ("http://[::1]:9000/hook", False),
+        ("https://localhost/hook", False),
+        ("http://localhost/hook", False),
+        ("https://metadata.google.internal/computeMetadata/v1/", False),
+        ("https://printer.local/", False),
+        ("https://intranet/", False),  # single label: a search-domain name
+        ("https://10.1.2.3/hook", False),
+        ("https://172.16.0.1/hook", False),
+        ("https://192.168.0.10/hook", False),
+        ("https://100.64.0.1/hook", False),
+        ("https://100.100.100.200/latest/meta-data", False),  # Alibaba metadata (CGNAT)
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("https://0.0.0.0/hook", False),
+        ("https://224.0.0.1/hook", False),
+        ("https://240.0.0.1/hook", False),
+        ("https://[::ffff:127.0.0.1]/hook", False),
+        ("https://[::ffff:8.8.8.8]/hook", False),  # every IPv4-wrapping form is refused
+        ("https://[2002:a9fe:a9fe::1]/hook", False),  # 6to4 of 169.254.169.254
+        ("https://[64:ff9b::a9fe:a9fe]/hook", False),  # NAT64 of 169.254.169.254
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", False),  # Teredo
+        ("https://[fd00::1]/hook", False),
+        ("https://[fe80::1]/hook", False),
+        ("https://2130706434/hook", False),  # 127.0.0.2 spelled as one number
+        ("https://127.2/hook", False),
+        ("https://0x7f.0.0.2/hook", False),
+        ("https://2852039166/latest", False),  # 169.254.169.254 as one number
+        ("https://0251.0376.0251.0376/latest", False),  # 169.254.169.254 in octal
+        ("https://hooks.example.com/a#frag", False),
+        ("https://user:pw@hooks.example.com/a", False),
     ],
 )
-def test_url_policy(url: str, env: str, ok: bool) -> None:
+def test_url_policy(url: str, ok: bool) -> None:
     if ok:
-        assert validate_webhook_url(url, env=env) == url
+        assert validate_webhook_url(url, addresses=ALLOW_RECEIVERS) == url
     else:
         with pytest.raises(InvalidInput) as caught:
-            validate_webhook_url(url, env=env)
+            validate_webhook_url(url, addresses=ALLOW_RECEIVERS)
         assert caught.value.field == "url"
+
+
+def test_without_an_allow_list_the_receivers_address_is_refused_too() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validate_webhook_url("http://127.0.0.1:8080/hook", addresses=AddressPolicy())
+    assert caught.value.code == "private_address_url"
+    assert "loopback" in str(caught.value)
+
+
+async def test_the_api_refuses_a_metadata_address_with_a_422_naming_url(settings: Settings) -> None:
+    async with running_app(settings) as (app, client):
+        _, admin = await brand_admin(app, client)
+        response = await client.post(
+            PATH,
+            json={"url": "https://169.254.169.254/latest/meta-data", "event_types": ["*"]},
+            headers=admin,
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "url"
+        assert response.json()["code"] == "private_address_url"

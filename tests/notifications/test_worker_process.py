@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from admin_api.notifications.models import NotificationDelivery
 from kernel.db import create_engine, create_session_factory
+from kernel.secretbox import SecretBox
 from kernel.settings import Settings
 from tests.conftest import running_app
 from tests.e2e.test_crash_durability import _server_env
@@ -40,6 +41,11 @@ def _worker_env(settings: Settings) -> dict[str, str]:
         SCANGUARD_WEBHOOK_TIMEOUT_S="1",  # lease = 2 s: a killed worker's claims return soon
         SCANGUARD_WEBHOOK_BACKOFF_BASE_S="0.05",
         SCANGUARD_WEBHOOK_BACKOFF_MAX_S="0.2",
+        # The worker must open the secrets the test's app stored, and reach its receiver.
+        SCANGUARD_SECRETS_KEY=",".join(SecretBox.from_settings(settings).keys),
+        SCANGUARD_WEBHOOK_ALLOWED_NETWORKS=",".join(
+            str(n) for n in settings.notifications.webhook_allowed_networks
+        ),
     )
     return env
 
@@ -100,7 +106,8 @@ async def test_sigkill_mid_batch_loses_nothing_and_applies_nothing_twice(
             worker.send_signal(signal.SIGKILL)  # no shutdown: posts in flight are abandoned
             assert await _stopped(worker) == -signal.SIGKILL
             posts_at_kill = len(rx.posts)
-            await asyncio.sleep(0.3)  # let the posts the dead worker started land (delay_s)
+            # The posts the dead worker started still land (the receiver answers after delay_s).
+            await wait_until(lambda: rx.in_flight == 0, what="posts in flight at the kill")
             assert len(rx.processed()) < EVENTS  # the kill really was mid-way
 
             worker = _start_worker(settings, tmp_path / "worker.log")

@@ -91,6 +91,7 @@ class WebhookReceiver:
     posts: list[Post] = field(default_factory=list)
     # (hook, key) -> times applied; each hook is its own endpoint with its own key store
     processed_keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    in_flight: int = 0  # requests received and not yet answered
     _hooks: dict[str, _Hook] = field(default_factory=dict)
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -172,6 +173,13 @@ class WebhookReceiver:
             await self._answer(send, 404, {"error": "not found"})
             return
         hook = path.removeprefix("/hooks/")
+        self.in_flight += 1
+        try:
+            await self._receive_post(send, scope, hook, body)
+        finally:
+            self.in_flight -= 1
+
+    async def _receive_post(self, send: Send, scope: Scope, hook: str, body: bytes) -> None:
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         state = self._hooks.setdefault(hook, _Hook())
         if self.delay_s:

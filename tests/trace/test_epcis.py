@@ -1,4 +1,4 @@
-"""EPCIS 2.0 export through HTTP, validated against GS1's published JSON schema
+"""EPCIS 2.0 export through HTTP, validated against GS1's final published JSON schema
 (tests/data/EPCIS-JSON-Schema.json, see its README for source and licence)."""
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from admin_api.schema import all_metadata
 from kernel.db import create_engine
 from kernel.migrate import alembic_config
+from kernel.partitions import include_in_autogenerate
 from tests.conftest import _in_thread, base_settings
 
 
@@ -21,7 +22,8 @@ def _diff(url: str, schema: str | None) -> list[Any]:
     metadata = all_metadata()
 
     def compare(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_in_autogenerate}
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, metadata))
 
     async def run() -> list[Any]:

@@ -33,12 +33,6 @@ PRIVATE_MODULE = re.compile(r"(^|\.)(models|routes|\w+_routes)$")
 
 # Violations that predate these rules and are being removed (issue 11, in progress). The list
 # may only shrink: a new violation fails, and so does an entry that no longer occurs.
-KNOWN_VIOLATIONS: frozenset[str] = frozenset(
-    (Path(__file__).parent / "house_rules_known_violations.txt")
-    .read_text(encoding="utf-8")
-    .split("\n")
-) - {""}
-
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 SIZE_REASON = re.compile(r"#\s*size:\s*\S")  # "# size: <why this unit stays this long>"
@@ -77,7 +71,7 @@ def test_package_imports_only_what_the_graph_allows(package: str) -> None:
         if target not in ALLOWED[package]
         for file in files
     }
-    _assert_only_known(package, "graph", wrong)
+    _assert_none(wrong)
 
 
 def test_the_allowed_graph_has_no_cycle() -> None:
@@ -105,19 +99,11 @@ def test_no_package_imports_another_packages_models_or_routes(package: str) -> N
         and name.split(".")[0] != package
         and PRIVATE_MODULE.search(name)
     }
-    _assert_only_known(package, "private", wrong)
+    _assert_none(wrong)
 
 
-def _assert_only_known(package: str, kind: str, found: set[str]) -> None:
-    mine = {
-        v
-        for v in KNOWN_VIOLATIONS
-        if v.startswith(f"{kind} ") and v.split(" ", 2)[1].startswith(package)
-    }
-    if kind == "graph":
-        mine = {v for v in KNOWN_VIOLATIONS if v.startswith(f"graph {package} ")}
-    assert sorted(found - mine) == [], "new violations of the house rules"
-    assert sorted(mine - found) == [], "fixed: remove these from the known-violations list"
+def _assert_none(found: set[str]) -> None:
+    assert sorted(found) == [], "violations of the house rules (docs/architecture.md)"
 
 
 def _has_reason(lines: list[str], start: int, end: int) -> bool:
@@ -140,4 +126,4 @@ def test_modules_and_functions_stay_small_or_say_why(package: str) -> None:
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             if length > MAX_FUNCTION_LINES and not _has_reason(lines, first - 2, node.lineno + 1):
                 too_long.add(f"size {rel} {node.name}(): {length} lines")
-    _assert_only_known(package, "size", too_long)
+    _assert_none(too_long)

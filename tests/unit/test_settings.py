@@ -12,6 +12,8 @@ import pytest
 from kernel.settings import ConfigurationError, Settings, environment_table
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+FERNET_A = base64.urlsafe_b64encode(b"a" * 32).decode()
+FERNET_B = base64.urlsafe_b64encode(b"b" * 32).decode()
 TABLE = re.compile(r"(<!-- settings:begin[^\n]*-->\n)(.*?)(<!-- settings:end -->)", re.S)
 
 
@@ -49,6 +51,9 @@ def test_every_variable_is_read_by_its_documented_name(clean_env: pytest.MonkeyP
     clean_env.setenv("SCANGUARD_ENV", "production")
     clean_env.setenv("SCANGUARD_JWT_SECRET", "s" * 40)
     clean_env.setenv("SCANGUARD_CODE_KEYS", f"7:{key}")
+    clean_env.setenv("SCANGUARD_SECRETS_KEY", f"{FERNET_A}, {FERNET_B}")
+    clean_env.setenv("SCANGUARD_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
+    clean_env.setenv("SCANGUARD_LOG_SQL_PARAMETERS", "1")
     clean_env.setenv("SCANGUARD_DATABASE_URL", "postgresql+asyncpg://db/x")
     clean_env.setenv("SCANGUARD_DATABASE_SCHEMA", "tenant_a")
     clean_env.setenv("SCANGUARD_REDIS_URL", "redis://cache:6379/1")
@@ -74,6 +79,9 @@ def test_every_variable_is_read_by_its_documented_name(clean_env: pytest.MonkeyP
     assert settings.gateway.resolver_base_url == "https://id.brand.example"
     assert settings.wechat.app_id == "wx123"
     assert settings.loyalty.points_ttl_days == 365
+    assert settings.auth.secrets_keys == (FERNET_A, FERNET_B)
+    assert [str(n) for n in settings.notifications.webhook_allowed_networks] == ["127.0.0.1/32"]
+    assert settings.log.sql_parameters is True
 
 
 def test_a_malformed_value_is_a_start_up_error_naming_the_variable(
@@ -86,7 +94,41 @@ def test_a_malformed_value_is_a_start_up_error_naming_the_variable(
 
 def test_production_refuses_to_start_without_its_secrets(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("SCANGUARD_ENV", "production")
-    with pytest.raises(ConfigurationError, match="SCANGUARD_JWT_SECRET"):
+    clean_env.setenv("SCANGUARD_CODE_KEYS", f"7:{base64.b64encode(b'k' * 32).decode()}")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env()
+    message = str(caught.value)
+    assert "SCANGUARD_JWT_SECRET" in message
+    assert "SCANGUARD_SECRETS_KEY" in message
+    assert "SCANGUARD_CODE_KEYS" not in message  # only the missing ones are named
+
+
+def test_unset_env_means_production_not_development(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env()
+    message = str(caught.value)
+    assert "SCANGUARD_ENV is not set" in message
+    for name in ("SCANGUARD_JWT_SECRET", "SCANGUARD_CODE_KEYS", "SCANGUARD_SECRETS_KEY"):
+        assert name in message
+    assert "SCANGUARD_ENV=development" in message  # the way out is named too
+    assert Settings().env == "production"
+
+
+def test_development_is_explicit_and_generates_its_secrets_once(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("SCANGUARD_ENV", "development")
+    first = Settings.from_env()
+    assert first.env == "development"
+    assert len(first.auth.jwt_secret) >= 32
+    assert first.auth.code_keyring
+    assert len(first.auth.secrets_keys) == 1
+    assert Settings.from_env().auth == first.auth  # kept in var/dev-secrets.json
+
+
+def test_a_malformed_secrets_key_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SCANGUARD_SECRETS_KEY", "short")
+    with pytest.raises(ConfigurationError, match="SCANGUARD_SECRETS_KEY"):
         Settings.from_env()
 
 
@@ -96,4 +138,4 @@ def test_overrides_change_one_field_of_a_group_and_keep_the_rest() -> None:
     assert changed.gateway.rate_limit_ip_per_minute == 3
     assert changed.gateway.rate_limit_device_per_minute == base.gateway.rate_limit_device_per_minute
     assert changed.env == "test"
-    assert base.env == "development"
+    assert base.env == "production"

@@ -1,6 +1,11 @@
-"""Account administration for the admin API (listing, disabling) and the audit-trail query.
+"""Accounts of the admin API: login (a short-lived admin JWT), account administration
+(listing, disabling) and the audit-trail query.
 
 Accounts themselves (creation, lookup, password checks) are ``kernel.accounts``.
+
+Login: unknown user, wrong password and disabled user get the same answer after the same
+amount of work (an argon2 verification always runs), so the endpoint reveals nothing about
+accounts.
 
 Platform admins manage every account; a brand admin manages the accounts of its own brand
 and may only grant ``brand_admin`` or ``brand_viewer``. ``scope`` arguments are the caller's
@@ -11,18 +16,76 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.accounts import User, get_user
+from kernel.accounts import User, authenticate, get_user
 from kernel.audit import AuditEntry, record_audit
-from kernel.auth import Principal, Role
+from kernel.auth import (
+    Principal,
+    Role,
+    TokenPurpose,
+    encode_token,
+)
 from kernel.db import utcnow
 from kernel.errors import AuthenticationFailed, Conflict, NotFound
+from kernel.login_limits import LoginAttempt, LoginLimiter, limited_login
 from kernel.pagination import fetch_page
+from kernel.settings import Settings
 
-__all__ = ["active_user_guard", "disable_user", "list_audit", "list_users"]
+__all__ = [
+    "ADMIN_ROLES",
+    "IssuedToken",
+    "active_user_guard",
+    "disable_user",
+    "list_audit",
+    "list_users",
+    "login",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    user: User
+
+
+def _invalid() -> AuthenticationFailed:
+    return AuthenticationFailed("invalid username or password", code="invalid_credentials")
+
+
+ADMIN_ROLES: frozenset[str] = frozenset({Role.PLATFORM_ADMIN, Role.BRAND_ADMIN, Role.BRAND_VIEWER})
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    limiter: LoginLimiter,
+    attempt: LoginAttempt,
+) -> IssuedToken:
+    """Verify the credentials and return an admin access token; ``invalid_credentials`` else,
+    429 ``login_locked`` past the login limits (``kernel.login_limits``)."""
+    user = await limited_login(
+        limiter, attempt, lambda: authenticate(session, username, password, roles=ADMIN_ROLES)
+    )
+    token = encode_token(
+        settings.auth.jwt_secret,
+        subject=str(user.id),
+        purpose=TokenPurpose.ADMIN,
+        ttl_s=settings.auth.jwt_access_ttl_s,
+        claims={
+            "role": user.role,
+            "brand": str(user.brand_id) if user.brand_id else None,
+            "username": user.username,
+        },
+    )
+    return IssuedToken(access_token=token, expires_in=settings.auth.jwt_access_ttl_s, user=user)
 
 
 async def list_users(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from admin_api import auth, users
-from admin_api.schemas import (
+from admin_api.accounts import services as account_admin
+from admin_api.accounts.schemas import (
     AdminTokenOut,
     AuditEntryOut,
     AuditEntryPage,
@@ -24,6 +24,7 @@ from admin_api.schemas import (
 )
 from kernel import accounts
 from kernel.guards import BRAND_READ, provide_principal
+from kernel.login_limits import login_attempt, provide_login_limiter
 from kernel.pagination import Limit, Offset
 from kernel.settings import provide_settings
 from kernel.tenancy import SECURITY, BrandScope, Caller, Db, scoped_dependencies
@@ -36,13 +37,27 @@ class AuthController(Controller):
     tags = ("auth",)
 
     @post("/login", status_code=200)
-    async def login(self, data: JSONBody[LoginRequest], db: Db, state: State) -> AdminTokenOut:
+    async def login(
+        self,
+        data: JSONBody[LoginRequest],
+        db: Db,
+        state: State,
+        request: Request[Any, Any, Any],
+    ) -> AdminTokenOut:
         """Exchange a username and password for a short-lived bearer token (admin JWT).
 
         Any failure (unknown user, wrong password, disabled account) is the same 401
-        ``invalid_credentials``.
+        ``invalid_credentials``. Too many failures for a username or from an IP: 429
+        ``login_locked`` with ``Retry-After`` (seconds) until the lock ends.
         """
-        issued = await auth.login(db, provide_settings(state), data.username, data.password)
+        issued = await account_admin.login(
+            db,
+            provide_settings(state),
+            data.username,
+            data.password,
+            limiter=provide_login_limiter(state),
+            attempt=login_attempt(request, "admin", data.username),
+        )
         return AdminTokenOut(
             access_token=issued.access_token,
             token_type="bearer",  # noqa: S106 - the OAuth token type, not a secret
@@ -96,7 +111,9 @@ class UserController(Controller):
     ) -> UserPage:
         """List users: a brand's own (brand users, or a platform admin naming the brand with
         ``X-Scanguard-Brand``) or everyone (platform admin without the header)."""
-        rows, total = await users.list_users(db, brand_scope, role=role, limit=limit, offset=offset)
+        rows, total = await account_admin.list_users(
+            db, brand_scope, role=role, limit=limit, offset=offset
+        )
         return UserPage(
             items=[UserOut.of(u) for u in rows], total=total, limit=limit, offset=offset
         )
@@ -121,7 +138,7 @@ class UserController(Controller):
         db: Db,
     ) -> UserOut:
         """Disable a user: no new logins (tokens already issued expire on their own)."""
-        return UserOut.of(await users.disable_user(db, principal, brand_scope, user_id))
+        return UserOut.of(await account_admin.disable_user(db, principal, brand_scope, user_id))
 
 
 class AuditController(Controller):
@@ -143,7 +160,7 @@ class AuditController(Controller):
     ) -> AuditEntryPage:
         """Audit trail, newest first: the acting brand's entries (platform admins without
         ``X-Scanguard-Brand``: every entry)."""
-        rows, total = await users.list_audit(
+        rows, total = await account_admin.list_audit(
             db, brand_scope, action=action, target_type=target_type, limit=limit, offset=offset
         )
         return AuditEntryPage(

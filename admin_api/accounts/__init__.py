@@ -1,0 +1,1 @@
+"""Admin accounts: login, the caller, account administration and the audit trail."""
