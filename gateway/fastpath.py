@@ -31,6 +31,7 @@ from kernel.problems import (
     problem_body,
 )
 from kernel.settings import Settings
+from kernel.wire import json_problem
 
 __all__ = ["MAX_SCAN_BODY_BYTES", "SCAN_PATH", "ScanFastPath"]
 
@@ -94,6 +95,9 @@ class ScanFastPath:
             )
         if not raw:
             return _problem(400, missing_body_problem())
+        refused = json_problem(raw)  # what kernel.wire.wire_guard refuses on the Litestar path
+        if refused is not None:
+            return _problem(400, refused)
         try:
             data = _decode_scan(raw)
         except msgspec.ValidationError as exc:

@@ -60,6 +60,10 @@ BAD_BODIES = [
     b'{"url": "https://id.example.test/01/09506000134353/21/ABC", "device_id": "dddd"}',
     b'{"url": "https://example.com/not-a-link", "device_id": "dddd"}',
     b'{"url": "https://id.example.test/01/09506000134352/21/ABC", "device_id": "dddd"}',
+    b'{"url": "https://id.example.test/01/09506000134352/21/ABC", "device_id": "d\\u0000d"}',
+    b'{"url": "https://id.example.test/01/09506000134352/21/AB\\u0000", "device_id": "dddd"}',
+    b'{"url": "https://id.example.test/01/09506000134352/21/ABC", "device_id": "dddd",'
+    b' "location": ' + b"[" * 40 + b"]" * 40 + b"}",
 ]
 
 
