@@ -58,7 +58,7 @@ def base_settings(**overrides: object) -> Settings:
     keyring = {kid: secrets.token_bytes(32) for kid in range(1, 33)}
     settings = Settings(
         env="test",
-        auth={"jwt_secret": secrets.token_bytes(32), "code_keyring": keyring},
+        auth={"jwt_secret": secrets.token_hex(32).encode(), "code_keyring": keyring},
         gateway={
             "resolver_base_url": "https://id.example.test",
             "scanlog_flush_interval_s": 0.002,

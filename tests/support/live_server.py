@@ -35,7 +35,7 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
         SCANGUARD_DATABASE_URL=settings.database.url,
         SCANGUARD_REDIS_URL=settings.redis.url,
         SCANGUARD_REDIS_PREFIX=settings.redis.prefix,
-        SCANGUARD_JWT_SECRET=settings.auth.jwt_secret.hex(),
+        SCANGUARD_JWT_SECRET=settings.auth.jwt_secret.decode(),  # tests use an ASCII secret
         SCANGUARD_CODE_KEYS=",".join(
             f"{kid}:{base64.b64encode(secret).decode()}"
             for kid, secret in settings.auth.code_keyring.items()
@@ -51,9 +51,23 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+# uvicorn logs this once per worker when its lifespan start-up has run (caches subscribed).
+_STARTED = "Application startup complete."
+
+
+def _worker_options(workers: int) -> list[str]:
+    if workers == 1:
+        return ["--log-level", "warning"]
+    # Info level is what reports each worker's start-up; access lines stay out of the log.
+    return ["--workers", str(workers), "--log-level", "info", "--no-access-log"]
+
+
 @asynccontextmanager
-async def live_server(settings: Settings, log: Path, **extra_env: str) -> AsyncIterator[str]:
-    """Run ``admin_api.asgi:app`` until the block ends; yield its base URL once it answers."""
+async def live_server(
+    settings: Settings, log: Path, *, workers: int = 1, **extra_env: str
+) -> AsyncIterator[str]:
+    """Run ``admin_api.asgi:app`` (``workers`` processes behind one port) until the block
+    ends; yield its base URL once it answers and every worker has started."""
     port = free_port()
     with log.open("ab") as sink:
         process = subprocess.Popen(  # noqa: ASYNC220 - starting a server, not waiting on it
@@ -66,8 +80,7 @@ async def live_server(settings: Settings, log: Path, **extra_env: str) -> AsyncI
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--log-level",
-                "warning",
+                *_worker_options(workers),
             ],
             env=server_env(settings, **extra_env),
             stdout=sink,
@@ -78,6 +91,8 @@ async def live_server(settings: Settings, log: Path, **extra_env: str) -> AsyncI
     async def answers() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")  # noqa: ASYNC240 - it has failed already
+        if workers > 1 and log.read_text().count(_STARTED) < workers:  # noqa: ASYNC240 - a small file
+            return False
         try:
             async with httpx.AsyncClient(timeout=1) as client:
                 return (await client.get(f"{base}/health")).status_code == 200
